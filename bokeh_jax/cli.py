@@ -30,7 +30,8 @@ def run_main(main: Callable[[Sequence[str] | None], int | None],
     try:
         code = main(argv)
     except UserError as e:
-        msg = " ".join(str(e).split("\n")) if "\n" in str(e) and len(str(e)) < 400 else str(e)
+        # One line, whatever the message holds (lists of offending keys included).
+        msg = "; ".join(line.strip() for line in str(e).splitlines() if line.strip())
         print(f"error: {msg}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:

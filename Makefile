@@ -1,0 +1,29 @@
+# bokeh-jax: `make demo` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install test demo bench gallery clean
+
+# Re-installs only when pyproject.toml changed (editable install: code edits need nothing).
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -U pip
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: install
+	$(PY) -m pytest -q
+
+demo: install
+	$(PY) -m bokeh_jax.demo --out runs/demo
+
+bench: install
+	$(PY) bench/bench_blur.py
+	$(PY) bench/bench_megadepth.py
+
+clean:
+	rm -rf $(VENV) .cache runs
