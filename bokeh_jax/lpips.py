@@ -128,9 +128,11 @@ def read_weights_file(data: bytes | str | PathLike, source: str | None = None
             raise LPIPSWeightsError(f"cannot read LPIPS weights {source}: {e.strerror}; "
                                     f"reinstall {WEIGHTS_REQUIREMENT}") from None
     source = source or "<bytes>"
+    # A hostile or corrupt pickle can fail in many ways (EOFError, TypeError, ...); all of them
+    # mean the same thing to the user.
     try:
         tree = _NumpyOnlyUnpickler(io.BytesIO(data)).load()
-    except Exception as e:  # any failure of a hostile/corrupt pickle is the same user error
+    except Exception as e:  # noqa: BLE001
         raise LPIPSWeightsError(f"{source} is not a safe LPIPS weights pickle ({e}); "
                                 f"reinstall {WEIGHTS_REQUIREMENT}") from None
     flat: dict[str, np.ndarray] = {}
@@ -218,7 +220,7 @@ def convert_weights(flat: Mapping[str, np.ndarray], net: str = "alex",
     return params
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_lpips_params(net: str = "alex") -> FrozenDict:
     """The :class:`LPIPS` params for `net` ("alex" or "vgg"), read once per process."""
     _check_net(net)

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 
 from bokeh_jax.lpips import lpips_distance as lpips
 
-__all__ = ["quantize_8bit", "psnr", "ssim", "ssim_gaussian", "lpips"]
+__all__ = ["lpips", "psnr", "quantize_8bit", "ssim", "ssim_gaussian"]
 
 _WIN = 7  # scikit-image's default window (7x7 uniform)
 _NP = _WIN * _WIN

@@ -42,7 +42,8 @@ class TorchLPIPS(torch.nn.Module):
         cin = 3
         for i, (cout, k, s, p, _, _) in enumerate(spec):
             conv = torch.nn.Conv2d(cin, cout, k, stride=s, padding=p)
-            conv.weight.data = torch.from_numpy(flat[f"{scope}/Conv_{i}/kernel"]).permute(3, 2, 0, 1)
+            kernel = flat[f"{scope}/Conv_{i}/kernel"]  # HWIO -> torch's OIHW
+            conv.weight.data = torch.from_numpy(kernel).permute(3, 2, 0, 1)
             conv.bias.data = torch.from_numpy(flat[f"{scope}/Conv_{i}/bias"])
             self.convs.append(conv)
             cin = cout
@@ -58,7 +59,7 @@ class TorchLPIPS(torch.nn.Module):
 
     def features(self, x):
         taps = []
-        for conv, (_, _, _, _, tap, pool) in zip(self.convs, self.spec):
+        for conv, (_, _, _, _, tap, pool) in zip(self.convs, self.spec, strict=True):
             x = torch.relu(conv(x))
             if tap:
                 taps.append(x)
@@ -70,7 +71,7 @@ class TorchLPIPS(torch.nn.Module):
         f0 = self.features((x0 - self.shift) / self.scale)
         f1 = self.features((x1 - self.shift) / self.scale)
         total = 0
-        for lin, a, b in zip(self.lins, f0, f1):
+        for lin, a, b in zip(self.lins, f0, f1, strict=True):
             a = a / (torch.sqrt(torch.sum(a ** 2, dim=1, keepdim=True)) + 1e-10)
             b = b / (torch.sqrt(torch.sum(b ** 2, dim=1, keepdim=True)) + 1e-10)
             total = total + lin((a - b) ** 2).mean(dim=(2, 3), keepdim=True)
