@@ -95,6 +95,17 @@ def test_metrics_match_skimage_on_real_ebb_pairs(ebb_pairs):
     assert np.all(got_ssim < 0.99) and np.all(got_psnr < 40)
 
 
+def test_ssim_is_exact_on_bright_flat_images():
+    # Values near 255 with one-level noise: the textbook float32 form E[x^2] - E[x]^2 is off
+    # by ~9e-6 here (measured); the integer window sums are exact, so the only error left is
+    # float32 rounding of the final ratio.
+    rng = np.random.default_rng(6)
+    x, y = (np.clip(0.99 + 0.0015 * rng.standard_normal((1, 256, 384, 3)), 0, 1)
+            .astype(np.float32) for _ in range(2))
+    want = sk_ssim(_u8(x[0]), _u8(y[0]), channel_axis=-1, data_range=255)
+    assert float(metrics.ssim(x, y)[0]) == pytest.approx(want, abs=1e-6)
+
+
 def test_unquantized_ssim_and_psnr_match_skimage_on_floats():
     # Half black, half bright with fine noise: values far from the image mean, where a
     # float32 variance is most fragile.
