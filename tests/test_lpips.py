@@ -172,6 +172,7 @@ def test_too_small_images_raise():
 def test_weights_load_without_running_the_package_and_are_cached():
     sys.modules.pop(lp.WEIGHTS_PACKAGE, None)
     params = lp.load_lpips_params("alex")
+    assert lp.packaged_weights("vgg")  # uncached: finds and reads the package's file again
     assert lp.WEIGHTS_PACKAGE not in sys.modules
     assert lp.load_lpips_params("alex") is params
     assert params["features"]["conv1"]["kernel"].shape == (11, 11, 3, 64)
