@@ -24,6 +24,7 @@ demo: install
 bench: install
 	$(PY) bench/bench_blur.py
 	$(PY) bench/bench_megadepth.py
+	$(PY) bench/bench_metrics.py
 
 clean:
 	rm -rf $(VENV) .cache runs
