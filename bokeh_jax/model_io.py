@@ -106,14 +106,13 @@ def abstract_variables(model: BokehNet) -> dict:
                           jnp.zeros((1, 16, 16, 3)))
 
 
-def load_model(path: str | Path) -> BokehModel:
-    """Loads a checkpoint folder written by :func:`save_checkpoint` (e.g. by the converter)."""
+def load_variables(path: str | Path) -> tuple[dict, dict]:
+    """(variables as numpy arrays, metadata) of a checkpoint folder, shapes checked."""
     import orbax.checkpoint as ocp
 
     path = Path(path).absolute()
     meta = read_metadata(path)
-    module = model_from_metadata(meta)
-    expected = abstract_variables(module)
+    expected = abstract_variables(model_from_metadata(meta))
     try:
         variables = ocp.StandardCheckpointer().restore(path / VARIABLES_DIR)
     except Exception as e:  # noqa: BLE001 - a damaged folder, whatever the cause
@@ -124,7 +123,13 @@ def load_model(path: str | Path) -> BokehModel:
     if got != want:
         raise UserError(f"{path}: weights do not match the model its {METADATA_FILE} "
                         "describes; convert or train the checkpoint again")
-    return BokehModel(module, jax.tree.map(jnp.asarray, variables), meta)
+    return variables, meta
+
+
+def load_model(path: str | Path) -> BokehModel:
+    """Loads a checkpoint folder written by :func:`save_checkpoint` (e.g. by the converter)."""
+    variables, meta = load_variables(path)
+    return BokehModel(model_from_metadata(meta), jax.tree.map(jnp.asarray, variables), meta)
 
 
 class RenderOutput(NamedTuple):
@@ -147,8 +152,9 @@ def _resize(x: jax.Array, hw: tuple[int, int]) -> jax.Array:
 
 
 @partial(jax.jit, static_argnums=(0,), static_argnames=("work_hw", "policy"))
-def _render(module: BokehNet, variables: dict, image: jax.Array, *, work_hw: tuple[int, int],
+def render_image(module: BokehNet, variables: dict, image: jax.Array, *, work_hw: tuple[int, int],
             policy: str) -> RenderOutput:
+    """Jitted render of one (H,W,3) image (see :meth:`BokehModel.render`)."""
     from bokeh_jax import ops
 
     h, w = image.shape[:2]
@@ -228,6 +234,6 @@ class BokehModel:
         if image.dtype == np.uint8:
             image = image.astype(np.float32) / 255.0
         hw = working_size(image.shape[:2], self.resolution)
-        out = _render(self.module, self.variables, jnp.asarray(image, jnp.float32),
+        out = render_image(self.module, self.variables, jnp.asarray(image, jnp.float32),
                       work_hw=hw, policy=policy)
         return out if return_aux else out.bokeh
