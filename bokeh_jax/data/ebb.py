@@ -141,11 +141,16 @@ class Ebb(tfds.core.GeneratorBasedBuilder):
     code_path = None
     MANUAL_DOWNLOAD_INSTRUCTIONS = f"Pass the folder holding {LAYOUT} as --manual_dir."
 
-    def __init__(self, *, skip_bad: bool = False, progress: bool = True, **kwargs):
-        """``skip_bad``: leave out bad pairs instead of stopping (see :func:`scan`)."""
+    def __init__(self, *, skip_bad: bool = False, progress: bool = True,
+                 scan_result: ScanResult | None = None, **kwargs):
+        """``skip_bad``: leave out bad pairs instead of stopping (see :func:`scan`).
+
+        ``scan_result``: the folder already checked by :func:`scan` (else it is scanned
+        when TFDS asks for the splits).
+        """
         self._skip_bad = skip_bad
         self._progress = progress
-        self.scan_result: ScanResult | None = None  # set once the folder was checked
+        self.scan_result = scan_result
         super().__init__(**kwargs)
 
     def _info(self) -> tfds.core.DatasetInfo:
@@ -164,8 +169,9 @@ class Ebb(tfds.core.GeneratorBasedBuilder):
         )
 
     def _split_generators(self, dl_manager):
-        self.scan_result = scan(dl_manager.manual_dir, skip_bad=self._skip_bad,
-                                progress=self._progress)
+        if self.scan_result is None:
+            self.scan_result = scan(dl_manager.manual_dir, skip_bad=self._skip_bad,
+                                    progress=self._progress)
         return {split: self._generate_examples(pairs)
                 for split, pairs in self.scan_result.pairs.items() if pairs}
 

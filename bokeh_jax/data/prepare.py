@@ -104,11 +104,11 @@ def prepare_ebb(manual_dir: str | os.PathLike, *, data_dir: str | os.PathLike | 
         log(f"ebb already built in {out}; nothing to do (delete "
             f"{catalog.dataset_path(catalog.EBB, out).parent} to rebuild)")
         return _prepared(catalog.EBB, out)
-    ebb.find_layout(manual_dir)  # a wrong folder fails before TFDS starts
-    builder = ebb.Ebb(data_dir=os.fspath(out), skip_bad=skip_bad, progress=progress,
-                      file_format="array_record")
+    # Checked before TFDS starts, so a bad folder leaves nothing behind in data_dir.
+    result = ebb.scan(manual_dir, skip_bad=skip_bad, progress=progress)
+    builder = ebb.Ebb(data_dir=os.fspath(out), scan_result=result, file_format="array_record")
     _build(builder, manual_dir=os.fspath(Path(manual_dir).expanduser()))
-    bad = builder.scan_result.bad if builder.scan_result else []
+    bad = result.bad
     if bad:
         log(f"skipped {len(bad)} bad file(s):\n  " + "\n  ".join(bad))
     log(f"built ebb in {out}")

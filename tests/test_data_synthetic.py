@@ -1,0 +1,159 @@
+"""Synthetic bokeh: determinism, thin-lens physics, occlusion-aware compositing, the build."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from bokeh_jax.data import pipeline, prepare, synthetic
+from bokeh_jax.data.synthetic import Layer, Scene
+
+
+def _scene(layers, *, r_inf=8.0, z_f=1.0, size=(48, 64), margin=16) -> Scene:
+    # gamma 1, no highlight boost: the render is then linear and easy to reason about.
+    return Scene(size[0], size[1], margin, layers, z_f, r_inf, gamma=1.0, boost=0.0,
+                 noise_sigma=0.0)
+
+
+def _plane(value, hc, wc, depth, r_inf=8.0, z_f=1.0, top=0, left=0) -> Layer:
+    color = np.broadcast_to(np.asarray(value, np.float32)[:, None, None], (3, hc, wc)).copy()
+    return Layer(top, left, color, np.ones((hc, wc), np.float32), depth, depth,
+                 float(synthetic.coc_radius(depth, z_f, r_inf)))
+
+
+def test_same_seed_same_pair_and_seeds_differ():
+    a = synthetic.make_example(3, "train", 5, 40, 60)
+    b = synthetic.make_example(3, "train", 5, 40, 60)
+    c = synthetic.make_example(4, "train", 5, 40, 60)
+    d = synthetic.make_example(3, "validation", 5, 40, 60)
+    for k in ("original", "bokeh", "depth"):
+        np.testing.assert_array_equal(a[k], b[k])
+    assert a["original"].shape == (40, 60, 3) and a["original"].dtype == np.uint8
+    assert a["depth"].shape == (40, 60) and a["depth"].dtype == np.float32
+    assert not np.array_equal(a["original"], c["original"])
+    assert not np.array_equal(a["original"], d["original"])
+
+
+@pytest.mark.parametrize("depth", [1.6, 4.0, 50.0])
+def test_point_light_spreads_to_the_thin_lens_disk(depth):
+    """A point at depth z images to a disk of radius r_inf |z_f / z - 1| (energy conserved)."""
+    m = 16
+    hc, wc = 48 + 2 * m, 64 + 2 * m
+    bg = _plane((0, 0, 0), hc, wc, depth)
+    bg.color[:, m + 24, m + 32] = 1.0  # one bright pixel
+    _, bokeh, _ = synthetic.render(_scene([bg], margin=m))
+    r = 8.0 * abs(1.0 / depth - 1.0)  # hand-computed CoC radius (z_f = 1, r_inf = 8)
+    lum = bokeh[..., 0]
+    yy, xx = np.mgrid[0:48, 0:64]
+    dist = np.hypot(yy - 24, xx - 32)
+    assert lum.sum() == pytest.approx(1.0, rel=1e-4)
+    assert lum[dist > r + 1.0].max() < 1e-6  # nothing outside the disk
+    inside = lum[dist < r - 1.0]
+    assert inside.min() > 0.0  # all of the disk lit, and evenly (a disk, not a Gaussian)
+    assert inside.max() / inside.min() < 1.0 + 1e-3
+
+
+def test_in_focus_subject_stays_sharp_and_background_does_not_bleed_into_it():
+    """Red subject in focus over a blue far wall: its pixels (edges included) stay red."""
+    m = 16
+    hc, wc = 48 + 2 * m, 64 + 2 * m
+    wall = _plane((0, 0, 1), hc, wc, 20.0)
+    subject = _plane((1, 0, 0), 20, 24, 1.0, top=m + 14, left=m + 20)
+    original, bokeh, depth = synthetic.render(_scene([wall, subject], margin=m))
+    mask = depth == 1.0
+    assert mask.sum() == 20 * 24
+    np.testing.assert_array_equal(bokeh[mask], original[mask])
+    # The wall keeps its colour right up to the silhouette: no red spread outwards.
+    ring = ndimage.binary_dilation(mask, iterations=2) & ~mask
+    assert bokeh[ring][:, 0].max() < 1e-6
+
+
+def test_blurred_foreground_turns_semi_transparent_over_a_sharp_background():
+    """A near layer (z < z_f) is blurred with its alpha: its colour spreads past its edge."""
+    m = 16
+    hc, wc = 48 + 2 * m, 64 + 2 * m
+    wall = _plane((0, 0, 1), hc, wc, 1.0)  # in focus
+    near = _plane((1, 0, 0), 20, 24, 0.5, top=m + 14, left=m + 20)  # r = 8 |2 - 1| = 8
+    _, bokeh, _ = synthetic.render(_scene([wall, near], margin=m))
+    row = bokeh[24]  # through the middle of the near square (columns 20..43)
+    assert row[15, 0] > 0.1 and row[15, 2] < 0.9  # 5 px left of it: red over blue
+    assert row[10, 0] < 1e-6  # farther than r from its edge: wall only
+    assert row[31, 0] == pytest.approx(1.0, abs=1e-5)  # middle: opaque
+    np.testing.assert_allclose(bokeh.sum(-1), 1.0, atol=1e-5)  # compositing conserves light
+
+
+def test_detail_falls_with_distance_from_the_focal_plane():
+    """Noise textures at z_f, 2 z_f and 50 z_f: sharp, blurred, blurred more."""
+    m, rng = 16, np.random.default_rng(0)
+    hc, wc = 64 + 2 * m, 96 + 2 * m
+
+    def noisy(layer):
+        layer.color[:] = rng.random(layer.color.shape, np.float32)
+        return layer
+
+    wall = noisy(_plane((0, 0, 0), hc, wc, 50.0, r_inf=6.0))
+    mid = noisy(_plane((0, 0, 0), 40, 36, 2.0, r_inf=6.0, top=m + 12, left=m + 4))
+    subject = noisy(_plane((0, 0, 0), 40, 36, 1.0, r_inf=6.0, top=m + 12, left=m + 56))
+    original, bokeh, depth = synthetic.render(
+        _scene([wall, mid, subject], r_inf=6.0, size=(64, 96), margin=m))
+
+    def detail_ratio(z):  # mean squared horizontal gradient, bokeh / original
+        region = ndimage.binary_erosion(depth == z, iterations=7)[:, 1:]
+        g_b, g_o = np.diff(bokeh, axis=1)[region], np.diff(original, axis=1)[region]
+        return float((g_b**2).mean() / (g_o**2).mean())
+
+    assert detail_ratio(1.0) == 1.0
+    assert 0.0 < detail_ratio(50.0) < detail_ratio(2.0) < 0.5
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_scenes_keep_the_subject_sharp(seed):
+    """In sampled scenes the subject's pixels equal the all-in-focus render."""
+    rng = np.random.default_rng([seed, 7])
+    scene = synthetic.sample_scene(rng, 64, 96)
+    original, bokeh, depth = synthetic.render(scene)
+    assert original.shape == bokeh.shape == (64, 96, 3) and depth.shape == (64, 96)
+    assert 0.0 <= bokeh.min() and bokeh.max() <= 1.0
+    subject = depth == np.float32(scene.focus_depth)
+    # Far from its silhouette (more than the largest blur radius) nothing else reaches it.
+    core = ndimage.binary_erosion(subject, iterations=int(np.ceil(1.6 * scene.r_inf)) + 1)
+    assert subject.sum() > 0
+    np.testing.assert_array_equal(bokeh[core], original[core])
+    # The subject is the nearest object: every other object is at 1.25 z_f or farther.
+    flat = [lay for lay in scene.layers if np.ndim(lay.depth) == 0]  # not ground bands
+    assert min(lay.sort_depth for lay in flat) == scene.focus_depth
+    others = [lay.sort_depth for lay in flat if lay.sort_depth != scene.focus_depth]
+    assert all(z >= 1.25 * scene.focus_depth for z in others)
+
+
+@pytest.fixture(scope="module")
+def small_build(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tfds")
+    return prepare.prepare_synthetic(data_dir=out, num_train=6, num_val=3, height=32, width=48,
+                                     seed=5, workers=1, log=lambda *a: None)
+
+
+def test_build_stores_the_generator_output(small_build):
+    ds = small_build
+    assert ds.name == "synthetic_bokeh/32x48_train6_val3_seed5"
+    assert ds.splits == {"train": 6, "validation": 3}
+    examples = pipeline.eval_examples(ds, "validation")
+    assert len(examples) == 3 and [examples[i]["id"] for i in range(3)] == [0, 1, 2]
+    ex, ref = examples[2], synthetic.make_example(5, "validation", 2, 32, 48)
+    for k in ("original", "bokeh"):  # PNG: lossless
+        np.testing.assert_array_equal(ex[k], ref[k].astype(np.float32) / 255.0)
+    np.testing.assert_array_equal(ex["depth"], ref["depth"])
+    assert ex["focus_depth"] == pytest.approx(ref["focus_depth"], rel=1e-6)
+
+
+def test_rebuild_is_a_noop_and_sizes_do_not_collide(small_build):
+    lines = []
+    again = prepare.prepare_synthetic(data_dir=small_build.data_dir, num_train=6, num_val=3,
+                                      height=32, width=48, seed=5, log=lines.append)
+    assert again == small_build and "already built" in lines[0]
+    other = prepare.prepare_synthetic(data_dir=small_build.data_dir, num_train=2, num_val=0,
+                                      height=16, width=24, seed=5, log=lambda *a: None)
+    assert other.name == "synthetic_bokeh/16x24_train2_val0_seed5"
+    assert other.splits == {"train": 2}
+    assert (small_build.path / "dataset_info.json").is_file()
