@@ -62,9 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     path, note = evaluation.resolve_checkpoint(args.checkpoint)
     if note:
         print(note)
-    model = load_model(path)
+    # Every input is checked before the weights are read and anything compiles.
     examples, dataset, split = evaluation.open_examples(
         args.dataset, args.split, data_dir=args.data_dir, pairs_dir=args.pairs_dir)
+    model = load_model(path)
     summary = evaluation.evaluate(
         model, examples, policy=args.policy, lpips=not args.no_lpips, baselines=args.baselines,
         num_visuals=args.num_visuals, out_dir=args.out, progress=not args.quiet,

@@ -87,9 +87,11 @@ def resolve_checkpoint(path: str | os.PathLike) -> tuple[Path, str]:
     """
     path = Path(path).expanduser()
     if (path / model_io.METADATA_FILE).is_file():
+        model_io.read_metadata(path)  # checks the format; the weights are read later
         return path, ""
     for sub, why in (("best", "best validation score"), ("final", "no best/ was saved")):
         if (path / sub / model_io.METADATA_FILE).is_file():
+            model_io.read_metadata(path / sub)
             return path / sub, f"{path} is a training phase folder: evaluating {path / sub} ({why})"
     if path.is_dir() and any(path.glob("phase*/")):
         raise UserError(f"{path}: a training workdir, not a checkpoint; pass one of its phase "
