@@ -92,7 +92,7 @@ def test_skip_bad_builds_the_rest(tmp_path):
     ds = prepare.prepare_ebb(src, data_dir=out, skip_bad=True, progress=False, log=lines.append)
     assert ds.splits == {"train": 1, "val294": 1}
     assert [e["id"] for e in pipeline.eval_examples("ebb", "train", data_dir=out)] == [1]
-    assert lines[0].startswith("skipped 3 bad file(s)")
+    assert lines[0].startswith("skipping 3 bad file(s)")
 
 
 @pytest.mark.parametrize("case", ["missing", "empty", "wrong"])

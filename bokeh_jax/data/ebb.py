@@ -153,6 +153,14 @@ class Ebb(tfds.core.GeneratorBasedBuilder):
         self.scan_result = scan_result
         super().__init__(**kwargs)
 
+    # TFDS prints "Downloading and preparing dataset Unknown size ..." before and a
+    # "downloaded" line after; nothing is downloaded here and prepare.py says what it did.
+    def _log_download_bytes(self) -> None:
+        pass
+
+    def _log_download_done(self) -> None:
+        pass
+
     def _info(self) -> tfds.core.DatasetInfo:
         return tfds.core.DatasetInfo(
             builder=self,

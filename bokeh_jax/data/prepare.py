@@ -13,6 +13,8 @@ prints the dataset name to give the pipeline (and training / evaluation configs)
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import os
 import sys
 import tempfile
@@ -28,13 +30,29 @@ def _data_dir(data_dir: str | os.PathLike | None) -> Path:
     return Path(data_dir).expanduser() if data_dir is not None else catalog.default_data_dir()
 
 
-def _build(builder, **kwargs) -> None:
+def _build(builder, progress: bool, **kwargs) -> None:
     import tensorflow_datasets as tfds
 
-    # Downloads would go to DATA_DIR/downloads; nothing is downloaded, keep it out of there.
-    with tempfile.TemporaryDirectory(prefix="bokeh_jax_tfds_") as tmp:
-        builder.download_and_prepare(download_dir=tmp,
-                                     download_config=tfds.download.DownloadConfig(**kwargs))
+    tfds.display_progress_bar(progress)
+    try:
+        # Downloads would go to DATA_DIR/downloads; nothing is downloaded, keep it clean.
+        with tempfile.TemporaryDirectory(prefix="bokeh_jax_tfds_") as tmp:
+            builder.download_and_prepare(download_dir=tmp,
+                                         download_config=tfds.download.DownloadConfig(**kwargs))
+    finally:
+        tfds.display_progress_bar(True)  # TFDS's default
+
+
+@contextlib.contextmanager
+def _quiet_absl_warnings():
+    """TFDS warns "Using custom data configuration" for every size not listed in the class."""
+    logger = logging.getLogger("absl")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _prepared(name: str, data_dir: Path) -> PreparedDataset:
@@ -45,7 +63,8 @@ def _prepared(name: str, data_dir: Path) -> PreparedDataset:
 
 def prepare_synthetic(*, data_dir: str | os.PathLike | None = None, num_train: int = 2000,
                       num_val: int = 200, height: int = 256, width: int = 384, seed: int = 0,
-                      workers: int | None = None, log=print) -> PreparedDataset:
+                      workers: int | None = None, progress: bool = True,
+                      log=print) -> PreparedDataset:
     """Renders and writes ``synthetic_bokeh`` (splits ``train`` and ``validation``).
 
     Args:
@@ -55,7 +74,8 @@ def prepare_synthetic(*, data_dir: str | os.PathLike | None = None, num_train: i
       seed: dataset seed; example i of a split depends only on (seed, split, i).
       workers: rendering processes (default: all CPUs from 500 pairs up, else 1: starting
         a process costs about 2 s, and a small build is done in seconds).
-      log: where progress lines go (``print``; pass ``lambda *a: None`` to silence).
+      progress: show TFDS's progress bars.
+      log: where our status lines go (``print``; ``lambda *a: None`` silences them).
 
     Returns:
       The PreparedDataset (name ``synthetic_bokeh/<HxW>_train<N>_val<M>_seed<S>``).
@@ -74,9 +94,11 @@ def prepare_synthetic(*, data_dir: str | os.PathLike | None = None, num_train: i
         return _prepared(name, out)
     if workers is None:
         workers = 1 if num_train + num_val < 500 else (os.cpu_count() or 1)
-    builder = sb.SyntheticBokeh(config=config, data_dir=os.fspath(out), workers=workers,
-                                file_format="array_record")
-    _build(builder)
+    with _quiet_absl_warnings():
+        builder = sb.SyntheticBokeh(config=config, data_dir=os.fspath(out), workers=workers,
+                                    file_format="array_record")
+    log(f"building {name} in {out} ({num_train + num_val} pairs, {workers} process(es))")
+    _build(builder, progress)
     log(f"built {name} in {out}")
     return _prepared(name, out)
 
@@ -92,7 +114,7 @@ def prepare_ebb(manual_dir: str | os.PathLike, *, data_dir: str | os.PathLike | 
       skip_bad: leave out pairs with a missing partner, an unreadable or truncated JPEG
         or mismatched sizes (reported) instead of stopping with UserError.
       progress: show progress bars.
-      log: where progress lines go.
+      log: where our status lines go (``print``; ``lambda *a: None`` silences them).
 
     Returns:
       The PreparedDataset (name ``ebb``).
@@ -106,11 +128,11 @@ def prepare_ebb(manual_dir: str | os.PathLike, *, data_dir: str | os.PathLike | 
         return _prepared(catalog.EBB, out)
     # Checked before TFDS starts, so a bad folder leaves nothing behind in data_dir.
     result = ebb.scan(manual_dir, skip_bad=skip_bad, progress=progress)
+    if result.bad:
+        log(f"skipping {len(result.bad)} bad file(s):\n  " + "\n  ".join(result.bad))
     builder = ebb.Ebb(data_dir=os.fspath(out), scan_result=result, file_format="array_record")
-    _build(builder, manual_dir=os.fspath(Path(manual_dir).expanduser()))
-    bad = result.bad
-    if bad:
-        log(f"skipped {len(bad)} bad file(s):\n  " + "\n  ".join(bad))
+    log(f"building ebb in {out} ({result.num_pairs} pairs)")
+    _build(builder, progress, manual_dir=os.fspath(Path(manual_dir).expanduser()))
     log(f"built ebb in {out}")
     return _prepared(catalog.EBB, out)
 

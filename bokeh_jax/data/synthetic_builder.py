@@ -103,6 +103,14 @@ class SyntheticBokeh(tfds.core.GeneratorBasedBuilder):
         self._pool: concurrent.futures.Executor | None = None
         super().__init__(**kwargs)
 
+    # TFDS prints "Downloading and preparing dataset Unknown size ..." before and a
+    # "downloaded" line after; nothing is downloaded here and prepare.py says what it did.
+    def _log_download_bytes(self) -> None:
+        pass
+
+    def _log_download_done(self) -> None:
+        pass
+
     def _info(self) -> tfds.core.DatasetInfo:
         cfg = self.builder_config
         shape = (cfg.height, cfg.width)
