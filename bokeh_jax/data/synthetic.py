@@ -167,22 +167,29 @@ def _clip_layer(layer: Layer, hc: int, wc: int) -> Layer | None:
 # ---------------------------------------------------------------------------- scenes
 
 
-def _sample_mirrored(tex: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Bilinear samples of an (h, w, 3) texture tiled with mirror images, at float (y, x)."""
+def _fold(i: np.ndarray, n: int) -> np.ndarray:
+    """Indices into a texture of size n tiled with mirror images (..., n-1, n-1, ..., 0, 0, ...)."""
+    i = np.mod(i, 2 * n)
+    return np.where(i >= n, 2 * n - 1 - i, i)
+
+
+def _sample_floor(tex: np.ndarray, v: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Bilinear samples of a mirror-tiled (h, w, 3) texture: row coordinate ``v`` (rows,),
+    column coordinates ``u`` (rows, cols). On a floor seen by a level camera the texture
+    row depends only on the image row, so the two interpolations separate."""
     h, w, _ = tex.shape
-
-    def fold(i: np.ndarray, n: int) -> np.ndarray:
-        i = np.mod(i, 2 * n)
-        return np.where(i >= n, 2 * n - 1 - i, i)
-
-    y, x = y - 0.5, x - 0.5
-    y0, x0 = np.floor(y), np.floor(x)
-    fy, fx = (y - y0)[..., None].astype(np.float32), (x - x0)[..., None].astype(np.float32)
-    y0, x0 = y0.astype(np.int64), x0.astype(np.int64)
-    ya, yb, xa, xb = fold(y0, h), fold(y0 + 1, h), fold(x0, w), fold(x0 + 1, w)
-    top = tex[ya, xa] * (1 - fx) + tex[ya, xb] * fx
-    bottom = tex[yb, xa] * (1 - fx) + tex[yb, xb] * fx
-    return top * (1 - fy) + bottom * fy
+    v = v - 0.5
+    v0 = np.floor(v)
+    fv = (v - v0).astype(np.float32)[:, None, None]
+    v0 = v0.astype(np.int64)
+    rows = tex[_fold(v0, h)] * (1 - fv) + tex[_fold(v0 + 1, h)] * fv  # (rows, w, 3)
+    u = u - 0.5
+    u0 = np.floor(u)
+    fu = (u - u0).astype(np.float32)[..., None]
+    u0 = u0.astype(np.int64)
+    left = np.take_along_axis(rows, _fold(u0, w)[..., None], axis=1)
+    right = np.take_along_axis(rows, _fold(u0 + 1, w)[..., None], axis=1)
+    return left * (1 - fu) + right * fu
 
 
 def _ground_layers(rng, hc, wc, y_h, y_w, y_sub, z_f, r_inf) -> list[Layer]:
@@ -203,8 +210,7 @@ def _ground_layers(rng, hc, wc, y_h, y_w, y_sub, z_f, r_inf) -> list[Layer]:
     base = textures.random_texture(rng, max(tex_h, 8), tex_w)
     z = k_depth / (np.arange(y_w, hc) + 0.5 - y_h)[:, None]
     u = s * (np.arange(wc) + 0.5 - wc / 2.0)[None, :] * z / focal + rng.uniform(0, tex_w)
-    v = np.broadcast_to(s * (z - z_min), u.shape)
-    color = _sample_mirrored(base, v, u).transpose(2, 0, 1)
+    color = _sample_floor(base, s * (z[:, 0] - z_min), u).transpose(2, 0, 1)
 
     rows = np.arange(y_w, hc, dtype=np.float64) + 0.5
     row_depth = (k_depth / (rows - y_h))[:, None]
