@@ -105,7 +105,7 @@ def main(argv=None) -> int:
 
     from bokeh_jax.data import prepare, synthetic_builder
 
-    quiet = dict(log=lambda *a: None)
+    quiet = {"log": lambda *a: None}
     # Other work on the machine skews every figure; say how busy it was.
     print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory(prefix="bench_data_") as tmp:

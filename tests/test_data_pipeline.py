@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import io
 
+import grain
 import numpy as np
 import pytest
 from PIL import Image
 
-import grain
 from bokeh_jax.cli import UserError
 from bokeh_jax.data import pipeline, prepare
 
@@ -43,7 +43,7 @@ def ebb_jpegs(tmp_path_factory):
 
 
 def _loader(ds, **kw):
-    args = dict(global_batch_size=4, resolution=SIZE, num_devices=2, seed=7)
+    args = {"global_batch_size": 4, "resolution": SIZE, "num_devices": 2, "seed": 7}
     args.update(kw)
     return pipeline.make_train_loader(ds, "train", **args)
 
@@ -84,7 +84,8 @@ def test_epochs_reshuffle_and_drop_their_own_remainder(synth):
     with _loader(synth, num_epochs=2, flips=False) as loader:
         ids = [b["id"].ravel().tolist() for b in loader]
     assert len(ids) == 10
-    first, second = sum(ids[:5], []), sum(ids[5:], [])
+    first = [i for batch in ids[:5] for i in batch]
+    second = [i for batch in ids[5:] for i in batch]
     assert len(set(first)) == len(set(second)) == 20  # no pair twice within an epoch
     assert first != second
 
@@ -105,7 +106,7 @@ def test_resume_gives_the_same_batches(synth, tmp_path):
             else:
                 grain.checkpoint.CheckpointHandler().restore(tmp_path, item=b)
             got = [next(b) for _ in range(3)]
-        for x, y in zip(expected, got):
+        for x, y in zip(expected, got, strict=True):
             for k in x:
                 np.testing.assert_array_equal(x[k], y[k])
 
@@ -117,7 +118,7 @@ def test_worker_processes_give_the_same_batches(synth):
         got = [next(b) for _ in range(3)]
         state = b.get_state()
     assert state == {"next_batch": 3}
-    for x, y in zip(expected, got):
+    for x, y in zip(expected, got, strict=True):
         for k in x:
             np.testing.assert_array_equal(x[k], y[k])
 

@@ -17,6 +17,7 @@ import dataclasses
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -135,7 +136,7 @@ class Ebb(tfds.core.GeneratorBasedBuilder):
     """EBB! pairs (all-in-focus / f1.8 bokeh JPEGs) from a local folder."""
 
     VERSION = tfds.core.Version(catalog.VERSION)
-    RELEASE_NOTES = {"1.0.0": "Initial release."}
+    RELEASE_NOTES: ClassVar[dict[str, str]] = {"1.0.0": "Initial release."}
     # No checksums file to look for. (TFDS's own lookup also imports importlib_resources,
     # which TFDS 4.9.10 does not install, for any builder defined inside a package.)
     code_path = None

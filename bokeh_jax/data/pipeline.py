@@ -170,7 +170,7 @@ class TrainLoader(grain.DatasetIterator):
         self._stop()
         self._closed = True
 
-    def __enter__(self) -> TrainLoader:
+    def __enter__(self) -> TrainLoader:  # noqa: PYI034 (typing.Self needs Python 3.11)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -227,8 +227,8 @@ def make_train_loader(dataset: str | PreparedDataset, split: str, *,
                # After batching, so each epoch drops its own remainder; grain reseeds the
                # shuffle and the flips for every epoch.
                .repeat(num_epochs))
-    return TrainLoader(batches, num_devices=num_devices, steps_per_epoch=steps, num_workers=num_workers,
-                       num_threads=num_threads, prefetch=prefetch)
+    return TrainLoader(batches, num_devices=num_devices, steps_per_epoch=steps,
+                       num_workers=num_workers, num_threads=num_threads, prefetch=prefetch)
 
 
 class EvalExamples(Sequence):

@@ -54,7 +54,6 @@ import dataclasses
 
 import numpy as np
 import scipy.fft
-from PIL import Image
 
 from bokeh_jax.data import textures
 
@@ -244,7 +243,8 @@ def sample_scene(rng: np.random.Generator, height: int, width: int) -> Scene:
     z_f = rng.uniform(1.0, 3.0)
     has_ground = rng.random() < 0.6
     # With a ground the wall must be near enough for the floor texture to stay sharp.
-    z_bg = z_f * (rng.uniform(2.5, 6.0) if has_ground else np.exp(rng.uniform(np.log(2), np.log(60))))
+    z_bg = z_f * (rng.uniform(2.5, 6.0) if has_ground
+                  else np.exp(rng.uniform(np.log(2.0), np.log(60.0))))
 
     bg_color = textures.random_texture(rng, hc, wc, lights=True).transpose(2, 0, 1)
     layers = [Layer(0, 0, np.ascontiguousarray(bg_color), np.ones((hc, wc), np.float32),
@@ -264,10 +264,10 @@ def sample_scene(rng: np.random.Generator, height: int, width: int) -> Scene:
     def place(depth: float, px_h: float, base: float, cx: float) -> Layer:
         px_h = max(px_h, 6.0)
         px_w = max(px_h * rng.uniform(0.35, 1.3), 6.0)
-        h, w = int(round(px_h)), int(round(px_w))
+        h, w = round(px_h), round(px_w)
         alpha = _shape_alpha(rng, h, w)
         color = textures.random_texture(rng, h, w).transpose(2, 0, 1)
-        return Layer(int(round(base - h)), int(round(cx - w / 2)), color, alpha,
+        return Layer(round(base - h), round(cx - w / 2), color, alpha,
                      depth, depth, float(coc_radius(depth, z_f, r_inf)))
 
     objects = [place(z_f, sub_h, y_sub, margin + rng.uniform(0.2, 0.8) * width)]

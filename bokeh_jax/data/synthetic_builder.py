@@ -15,6 +15,7 @@ import io
 import multiprocessing
 import re
 from collections.abc import Iterator
+from typing import ClassVar
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -92,11 +93,11 @@ class SyntheticBokeh(tfds.core.GeneratorBasedBuilder):
     """Synthetic all-in-focus / bokeh pairs with depth (see ``bokeh_jax.data.synthetic``)."""
 
     VERSION = tfds.core.Version(catalog.VERSION)
-    RELEASE_NOTES = {"1.0.0": "Initial release."}
+    RELEASE_NOTES: ClassVar[dict[str, str]] = {"1.0.0": "Initial release."}
     # No checksums file to look for. (TFDS's own lookup also imports importlib_resources,
     # which TFDS 4.9.10 does not install, for any builder defined inside a package.)
     code_path = None
-    BUILDER_CONFIGS = [DEFAULT_CONFIG]
+    BUILDER_CONFIGS: ClassVar[list[SyntheticBokehConfig]] = [DEFAULT_CONFIG]
 
     def __init__(self, *, workers: int = 1, **kwargs):
         """``workers``: processes rendering examples in parallel (1 = in this process)."""
