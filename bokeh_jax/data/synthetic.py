@@ -191,11 +191,13 @@ def _sample_floor(tex: np.ndarray, v: np.ndarray, u: np.ndarray) -> np.ndarray:
     return left * (1 - fu) + right * fu
 
 
-def _ground_layers(rng, hc, wc, y_h, y_w, y_sub, z_f, r_inf) -> list[Layer]:
+def _ground_layers(rng, hc, wc, y_h, y_w, y_sub, z_f, r_inf, r_max) -> list[Layer]:
     """The ground plane from row ``y_w`` (where it meets the wall) down, as depth bands.
 
     Depth at row y: z(y) = K / (y - y_h) with K = z_f (y_sub - y_h), so the blur radius
     r_inf * |z_f / z - 1| = r_inf * |y - y_sub| / (y_sub - y_h) is linear in the row.
+    Radii are capped at ``r_max`` (the canvas margin), which only the rows of the margin
+    below the frame can reach.
     """
     k_depth = z_f * (y_sub - y_h)
     tex_h, tex_w = hc - y_w, wc
@@ -213,7 +215,7 @@ def _ground_layers(rng, hc, wc, y_h, y_w, y_sub, z_f, r_inf) -> list[Layer]:
 
     rows = np.arange(y_w, hc, dtype=np.float64) + 0.5
     row_depth = (k_depth / (rows - y_h))[:, None]
-    radius = coc_radius(row_depth[:, 0], z_f, r_inf)
+    radius = np.minimum(coc_radius(row_depth[:, 0], z_f, r_inf), r_max)
     # Band boundaries on a geometric radius grid (steps of ~25%), so the band
     # approximation error stays below what the eye (or a metric) notices.
     grid = (1.25 ** np.arange(40) - 1.0) * 2.5
@@ -257,7 +259,7 @@ def sample_scene(rng: np.random.Generator, height: int, width: int) -> Scene:
         y_sub = max(y_h + 0.25 * height, margin + rng.uniform(0.7, 1.02) * height)
         y_sub = min(y_sub, hc - 2.0)
         y_w = int(np.ceil(y_h + (y_sub - y_h) * z_f / z_bg))
-        layers += _ground_layers(rng, hc, wc, y_h, y_w, y_sub, z_f, r_inf)
+        layers += _ground_layers(rng, hc, wc, y_h, y_w, y_sub, z_f, r_inf, margin - 2.0)
     else:
         y_sub = margin + rng.uniform(0.55, 1.1) * height
 
