@@ -8,8 +8,12 @@ import numpy as np
 from PIL import Image
 
 
-def decode_rgb(data: bytes, size: tuple[int, int] | None = None) -> np.ndarray:
+def decode_rgb(data: bytes, size: tuple[int, int] | None = None, *, flip_h: bool = False,
+               flip_v: bool = False) -> np.ndarray:
     """Decodes JPEG/PNG bytes to uint8 RGB (H, W, 3), optionally resized to ``size`` = (H, W).
+
+    ``flip_h`` / ``flip_v`` mirror the result left-right / top-bottom (done by Pillow, so
+    the array stays contiguous: copying a reversed numpy view costs more than the flip).
 
     Resizing is bilinear with antialiasing (Pillow widens the filter when shrinking).
     When shrinking a JPEG, it is first decoded at a reduced scale (1/2, 1/4 or 1/8, via
@@ -24,6 +28,10 @@ def decode_rgb(data: bytes, size: tuple[int, int] | None = None) -> np.ndarray:
             img = img.convert("RGB")
         if size is not None and img.size != (size[1], size[0]):
             img = img.resize((size[1], size[0]), Image.BILINEAR)
+        if flip_h:
+            img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        if flip_v:
+            img = img.transpose(Image.Transpose.FLIP_TOP_BOTTOM)
         return np.asarray(img)
 
 

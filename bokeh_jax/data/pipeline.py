@@ -69,14 +69,8 @@ class _DecodeFlip(grain.transforms.RandomMap):
         self.size, self.flips = size, flips
 
     def random_map(self, element: dict, rng: np.random.Generator) -> dict:
-        o = images.decode_rgb(element["original"], self.size)
-        b = images.decode_rgb(element["bokeh"], self.size)
-        if self.flips:
-            h, v = rng.random(2) < 0.5
-            if h:
-                o, b = o[:, ::-1], b[:, ::-1]
-            if v:
-                o, b = o[::-1], b[::-1]
+        h, v = (bool(x) for x in rng.random(2) < 0.5) if self.flips else (False, False)
+        o, b = (images.decode_rgb(element[k], self.size, flip_h=h, flip_v=v) for k in _IMAGE_KEYS)
         return {"id": np.int64(element["id"]), "original": o, "bokeh": b}
 
 
