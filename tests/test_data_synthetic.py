@@ -157,3 +157,22 @@ def test_rebuild_is_a_noop_and_sizes_do_not_collide(small_build):
     assert other.name == "synthetic_bokeh/16x24_train2_val0_seed5"
     assert other.splits == {"train": 2}
     assert (small_build.path / "dataset_info.json").is_file()
+
+
+def test_default_config_builder_can_be_made(tmp_path):
+    """The class's own config (the defaults) is accepted, not refused as a look-alike."""
+    from bokeh_jax.data import synthetic_builder as sb
+
+    builder = sb.SyntheticBokeh(config=sb.make_config(), data_dir=tmp_path)
+    assert builder.builder_config is sb.DEFAULT_CONFIG
+    assert builder.builder_config.name == "256x384_train2000_val200_seed0"
+
+
+def test_cli_rejects_bad_sizes_in_one_line(tmp_path, capsys):
+    from bokeh_jax.cli import run_main
+
+    code = run_main(prepare.main, ["synthetic_bokeh", "--height", "8", "--data_dir",
+                                   str(tmp_path)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err == "error: height=8: images must be at least 16 pixels"
+    assert not any(tmp_path.iterdir())

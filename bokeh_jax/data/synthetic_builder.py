@@ -47,6 +47,13 @@ def config_name(height: int, width: int, num_train: int, num_val: int, seed: int
 def make_config(height: int = 256, width: int = 384, num_train: int = 2000, num_val: int = 200,
                 seed: int = 0) -> SyntheticBokehConfig:
     """A config for the given size, counts and seed (the defaults suit a CPU demo)."""
+    cfg = _new_config(height, width, num_train, num_val, seed)
+    # TFDS refuses a config object named like one of the class's but not that very object.
+    return DEFAULT_CONFIG if cfg.name == DEFAULT_CONFIG.name else cfg
+
+
+def _new_config(height: int = 256, width: int = 384, num_train: int = 2000, num_val: int = 200,
+                seed: int = 0) -> SyntheticBokehConfig:
     for label, value in (("height", height), ("width", width)):
         if value < 16:
             raise ValueError(f"{label}={value}: images must be at least 16 pixels")
@@ -70,7 +77,7 @@ def parse_config_name(name: str) -> dict[str, int] | None:
     return dict(zip(keys, map(int, m.groups())))
 
 
-DEFAULT_CONFIG = make_config()
+DEFAULT_CONFIG = _new_config()
 
 
 def _encode_example(args: tuple[int, str, int, int, int]) -> tuple[int, dict]:
