@@ -1,0 +1,317 @@
+"""eval.py and bokeh_jax.evaluation: rows, outputs, compile counts, references, errors.
+
+A tiny checkpoint (the real network with random weights, kernels 5/9, run at 32x48) scores a
+folder of three pairs of two sizes (128x192 and 128x200, like EBB!'s 1536- and 1600-wide
+photos). Every evaluation below reuses those sizes and a handful of settings, so the whole
+module compiles the scorer only a few times.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from bokeh_jax import evaluation, load_model, model_io
+from bokeh_jax.cli import UserError, run_main
+from bokeh_jax.data import prepare
+from bokeh_jax.data.pairs_dir import iter_pairs
+from bokeh_jax.model_io import BokehModel
+from bokeh_jax.models import BokehNet
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+import eval as eval_cli  # noqa: E402  (the repo-root script)
+
+KERNELS = (5, 9)
+SIZES = {4398: (128, 192), 4399: (128, 200), 4400: (128, 192)}  # id -> (H, W)
+
+
+def _random_variables(module: BokehNet, seed: int = 0) -> dict:
+    """He-scaled random weights, identity BatchNorm statistics: finite, varied outputs."""
+    rng = np.random.default_rng(seed)
+
+    def fill(path, leaf):
+        name = jax.tree_util.keystr(path)
+        if "kernel" in name:
+            fan_in = int(np.prod(leaf.shape[:-1]))
+            return rng.normal(0.0, np.sqrt(2.0 / fan_in), leaf.shape).astype(np.float32)
+        if "var" in name or "scale" in name:
+            return np.ones(leaf.shape, np.float32)
+        return np.zeros(leaf.shape, np.float32)
+
+    return jax.tree_util.tree_map_with_path(fill, model_io.abstract_variables(module))
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("ckpt") / "tiny"
+    module = BokehNet(kernel_sizes=KERNELS)
+    meta = {"kind": "test", "kernel_sizes": list(KERNELS), "head_kernel": 3,
+            "head_init": "random", "has_depth_head": True, "resolution": [32, 48]}
+    return model_io.save_checkpoint(out, _random_variables(module), meta)
+
+
+@pytest.fixture(scope="module")
+def model(ckpt) -> BokehModel:
+    return load_model(ckpt)
+
+
+def _photo(seed: int, hw: tuple[int, int]) -> np.ndarray:
+    import skimage.data
+
+    img = skimage.data.astronaut()
+    y, x = 40 * seed, 30 * seed
+    return np.ascontiguousarray(img[y:y + hw[0] * 2:2, x:x + hw[1] * 2:2])
+
+
+@pytest.fixture(scope="module")
+def pairs(tmp_path_factory) -> Path:
+    """EBB! layout; the target blurs the right part of the photo (a crude bokeh)."""
+    root = tmp_path_factory.mktemp("pairs")
+    for side in ("original", "bokeh"):
+        (root / "Training" / side).mkdir(parents=True)
+    for i, (pair_id, hw) in enumerate(SIZES.items()):
+        sharp = _photo(i, hw)
+        target = sharp.copy()
+        cut = hw[1] // 3
+        target[:, cut:] = cv2.GaussianBlur(sharp, (9, 9), 0)[:, cut:]
+        Image.fromarray(sharp).save(root / "Training" / "original" / f"{pair_id}.jpg", quality=95)
+        Image.fromarray(target).save(root / "Training" / "bokeh" / f"{pair_id}.jpg", quality=95)
+    return root
+
+
+def _u8(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+@pytest.fixture(scope="module")
+def full_run(model, pairs, tmp_path_factory):
+    """One evaluation with every output; the jit caches are cleared first to count compiles."""
+    evaluation._score_model.clear_cache()
+    evaluation._score_depth_prior.clear_cache()
+    before = dict(evaluation.TRACES)
+    out = tmp_path_factory.mktemp("eval") / "out"
+    summary = evaluation.evaluate(model, iter_pairs(pairs), baselines=True, num_visuals=2,
+                                  out_dir=out, progress=False, dataset="pairs", split="all",
+                                  checkpoint="tiny")
+    traces = {k: v - before.get(k, 0) for k, v in evaluation.TRACES.items()}
+    return summary, out, traces
+
+
+def _csv(out: Path) -> list[dict]:
+    with open(out / evaluation.CSV_FILE) as f:
+        return list(csv.DictReader(f))
+
+
+def test_one_compile_per_image_size(full_run):
+    # Three images, two sizes: each scorer is traced (and compiled) twice, not three times.
+    assert full_run[2] == {"model": 2, "depth_prior": 2}
+
+
+def test_outputs_written_and_consistent(full_run):
+    summary, out, _ = full_run
+    names = ["model", "identity", "blur_5", "blur_9", "depth_prior"]
+    assert [r["name"] for r in summary["rows"]] == names
+    assert sorted(p.name for p in out.iterdir()) == ["per_image.csv", "results.md",
+                                                     "summary.json", "visuals"]
+    assert sorted(p.name for p in (out / "visuals").iterdir()) == ["4398.png", "4399.png"]
+    assert Image.open(out / "visuals" / "4399.png").format == "PNG"
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temp folders
+    assert json.loads((out / "summary.json").read_text()) == summary
+    rows = _csv(out)
+    assert [int(r["id"]) for r in rows] == list(SIZES)
+    assert [(int(r["height"]), int(r["width"])) for r in rows] == list(SIZES.values())
+    for row in summary["rows"]:
+        assert row["n"] == 3
+        for m in ("psnr", "ssim", "lpips"):
+            assert np.isfinite(row[m])
+            # The summary is the mean of the CSV column, to the last digit.
+            assert row[m] == pytest.approx(np.mean([float(r[f"{row['name']}_{m}"])
+                                                    for r in rows]), rel=1e-12)
+    md = (out / "results.md").read_text()
+    assert "| **ours (this checkpoint)** |" in md
+    assert "| global Gaussian blur, kernel 9 |" in md
+    assert md.count("*published (Val294):*") == len(evaluation.PUBLISHED)
+    assert "not EBB! Val294: the published numbers are not comparable" in md
+
+
+def test_baseline_rows_match_independent_references(full_run, pairs):
+    """identity: scikit-image on the 8-bit files; blur_k: OpenCV's blur, then scikit-image."""
+    rows = {int(r["id"]): r for r in _csv(full_run[1])}
+    for pair_id in SIZES:
+        x = _u8(pairs / "Training" / "original" / f"{pair_id}.jpg")
+        y = _u8(pairs / "Training" / "bokeh" / f"{pair_id}.jpg")
+        row = rows[pair_id]
+        assert float(row["identity_psnr"]) == pytest.approx(
+            peak_signal_noise_ratio(y, x, data_range=255), abs=1e-4)
+        assert float(row["identity_ssim"]) == pytest.approx(
+            structural_similarity(y, x, channel_axis=-1, data_range=255), abs=1e-4)
+        for k in KERNELS:
+            blurred = cv2.GaussianBlur(x.astype(np.float32) / 255, (k, k), 0)
+            blurred = np.clip(np.rint(blurred * 255), 0, 255).astype(np.uint8)
+            # Rounding ties may fall differently from OpenCV's float32 sums: 0.01 dB.
+            assert float(row[f"blur_{k}_psnr"]) == pytest.approx(
+                peak_signal_noise_ratio(y, blurred, data_range=255), abs=0.01)
+    # The targets blur 2/3 of each photo with k=9: the k=9 blur beats the untouched input.
+    summary = {r["name"]: r for r in full_run[0]["rows"]}
+    assert summary["blur_9"]["psnr"] > summary["identity"]["psnr"]
+    assert summary["depth_prior"]["psnr"] != summary["model"]["psnr"]
+
+
+def test_validation_path_is_quiet_and_agrees(model, pairs, full_run, capsys):
+    """What the trainer calls every M steps: no LPIPS, no baselines, no files, no output."""
+    capsys.readouterr()
+    summary = evaluation.evaluate(model, iter_pairs(pairs), lpips=False, baselines=False,
+                                  out_dir=None, progress=False, max_images=1)
+    assert capsys.readouterr() == ("", "")
+    (row,) = summary["rows"]
+    assert row["name"] == "model" and row["n"] == 1 and row["lpips"] is None
+    first = _csv(full_run[1])[0]
+    for m in ("psnr", "ssim"):
+        # A separately compiled program gives the same model scores.
+        assert row[m] == pytest.approx(float(first[f"model_{m}"]), abs=1e-4)
+
+
+def test_failed_run_keeps_the_previous_outputs(model, pairs, full_run, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(full_run[1], out)
+    before = (out / "summary.json").read_text()
+    good = iter_pairs(pairs)[0]
+    bad = {"id": 7, "original": good["original"], "bokeh": good["bokeh"][:64]}
+    with pytest.raises(UserError, match="example 7: bokeh is 192x64, original 192x128"):
+        evaluation.evaluate(model, [good, bad], lpips=False, out_dir=out, progress=False)
+    assert (out / "summary.json").read_text() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+    # A successful run replaces the earlier evaluation whole (the old grids go too).
+    evaluation.evaluate(model, [good], lpips=False, out_dir=out, progress=False)
+    assert not (out / "visuals").exists()
+    assert json.loads((out / "summary.json").read_text())["num_images"] == 1
+
+
+def test_no_depth_head_skips_depth_prior(model, pairs):
+    no_depth = BokehModel(model.module, model.variables,
+                          {**model.metadata, "has_depth_head": False})
+    summary = evaluation.evaluate(no_depth, iter_pairs(pairs), baselines=True, progress=False,
+                                  max_images=1)
+    assert [r["name"] for r in summary["rows"]] == ["model", "identity", "blur_5", "blur_9"]
+    assert any("no depth head" in n for n in summary["notes"])
+
+
+def test_resolve_checkpoint_and_pairs_splits(ckpt, pairs, tmp_path):
+    assert evaluation.resolve_checkpoint(ckpt) == (ckpt, "")
+    phase = tmp_path / "run" / "phase2"
+    shutil.copytree(ckpt, phase / "final")
+    path, note = evaluation.resolve_checkpoint(phase)
+    assert path == phase / "final" and "no best/" in note
+    shutil.copytree(ckpt, phase / "best")
+    path, note = evaluation.resolve_checkpoint(phase)
+    assert path == phase / "best" and "training phase folder" in note
+    for split, ids in (("all", [4398, 4399, 4400]), ("train", [4398, 4399]),
+                       ("val294", [4400])):
+        examples, _, got = evaluation.open_examples(split=split if split != "all" else None,
+                                                    pairs_dir=pairs)
+        assert got == split and [p[0] for p in examples.pairs] == ids
+
+
+def test_eval_cli_end_to_end(ckpt, pairs, full_run, tmp_path):
+    """The script in a subprocess, given a training phase folder; same numbers as in-process."""
+    phase = tmp_path / "run" / "phase3"
+    shutil.copytree(ckpt, phase / "best")
+    out = tmp_path / "eval"
+    proc = subprocess.run(
+        [sys.executable, "eval.py", "--checkpoint", str(phase), "--pairs_dir", str(pairs),
+         "--baselines", "--num_visuals", "1", "--out", str(out), "--quiet"],
+        cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert f"evaluating {phase / 'best'}" in proc.stdout
+    assert "depth_prior" in proc.stdout and "not comparable" in proc.stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["checkpoint"] == str(phase / "best") and summary["split"] == "all"
+    assert summary["dataset"] == f"pairs_dir:{pairs}"
+    assert [p.name for p in (out / "visuals").iterdir()] == ["4398.png"]
+    for got, want in zip(summary["rows"], full_run[0]["rows"], strict=True):
+        assert got["name"] == want["name"]
+        for m in ("psnr", "ssim", "lpips"):
+            assert got[m] == pytest.approx(want[m], abs=1e-5)
+
+
+@pytest.fixture(scope="module")
+def tfds_dir(pairs, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("tfds")
+    prepare.prepare_ebb(pairs, data_dir=out, progress=False, log=lambda *a: None)
+    return out
+
+
+def test_eval_cli_on_a_built_dataset(ckpt, tfds_dir, full_run, capsys):
+    assert run_main(eval_cli.main, ["--checkpoint", str(ckpt), "--data_dir", str(tfds_dir),
+                                    "--quiet", "--baselines"]) == 0
+    stdout = capsys.readouterr().out
+    assert "ebb / val294: 1 images" in stdout
+    assert "only 1 of the 294 Val294 images" in stdout
+    model_line = next(line for line in stdout.splitlines() if line.startswith("model "))
+    want = next(r for r in _csv(full_run[1]) if r["id"] == "4400")["model_psnr"]
+    assert model_line.split()[1] == f"{float(want):.3f}"
+
+
+def _error(argv, capsys) -> str:
+    assert run_main(eval_cli.main, argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err
+    return err
+
+
+def test_errors_are_one_line(ckpt, pairs, tfds_dir, tmp_path, capsys):
+    (tmp_path / "not_ckpt").mkdir()
+    (tmp_path / "work" / "phase1").mkdir(parents=True)
+    (tmp_path / "empty" / "original").mkdir(parents=True)
+    (tmp_path / "empty" / "bokeh").mkdir()
+    (tmp_path / "a_file").write_text("x")
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine")
+    ck, pd = ["--checkpoint", str(ckpt)], ["--pairs_dir", str(pairs)]
+    cases = {
+        "no such checkpoint folder": ["--checkpoint", str(tmp_path / "missing")] + pd,
+        "not a bokeh_jax checkpoint": ["--checkpoint", str(tmp_path / "not_ckpt")] + pd,
+        "a training workdir": ["--checkpoint", str(tmp_path / "work")] + pd,
+        "has no best/ or final/": ["--checkpoint", str(tmp_path / "work" / "phase1")] + pd,
+        "dataset ebb is not built": ck + ["--data_dir", str(tmp_path / "nothing")],
+        "python -m bokeh_jax.data.prepare ebb": ck + ["--data_dir", str(tmp_path / "nothing")],
+        "unknown split 'test'": ck + ["--data_dir", str(tfds_dir), "--split", "test"],
+        "unknown split 'val'": ck + pd + ["--split", "val"],
+        "no image pairs found": ck + ["--pairs_dir", str(tmp_path / "empty")],
+        "exists and is not a folder": ck + pd + ["--out", str(tmp_path / "a_file")],
+        "holds no earlier evaluation": ck + pd + ["--out", str(tmp_path / "busy")],
+        "--num_visuals needs --out": ck + pd + ["--num_visuals", "2"],
+    }
+    for expected, argv in cases.items():
+        assert expected in _error(argv, capsys), expected
+    assert [p.name for p in (tmp_path / "busy").iterdir()] == ["notes.txt"]
+
+
+def test_real_ebb_samples_downscaled(shared_data, model):
+    """The 6 real pairs at 1/8 size (192x128, a size compiled above), with baselines."""
+    folder = shared_data / "ebb_samples"
+    examples, _, _ = evaluation.open_examples(split="val294", pairs_dir=folder)
+    assert [p[0] for p in examples.pairs] == [4545, 4546, 4547]
+    small = []
+    for pair_id, o_path, b_path in iter_pairs(folder).pairs:
+        x, y = (np.asarray(Image.open(p).convert("RGB").resize((192, 128), Image.BILINEAR))
+                for p in (o_path, b_path))
+        small.append({"id": pair_id, "original": x, "bokeh": y})
+    summary = evaluation.evaluate(model, small, baselines=True, progress=False)
+    rows = {r["name"]: r for r in summary["rows"]}
+    want = np.mean([peak_signal_noise_ratio(e["bokeh"], e["original"], data_range=255)
+                    for e in small])
+    assert rows["identity"]["psnr"] == pytest.approx(want, abs=1e-4)
+    assert all(np.isfinite(r[m]) for r in rows.values() for m in ("psnr", "ssim", "lpips"))
