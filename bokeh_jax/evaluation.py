@@ -169,10 +169,14 @@ def _scores(candidates: jax.Array, target: jax.Array, lpips_params) -> dict[str,
     return out
 
 
-@partial(jax.jit, static_argnames=("module", "work_hw", "policy", "baselines"))
+@partial(jax.jit, static_argnames=("module", "work_hw", "policy", "baselines", "keep"))
 def _score_model(module, variables, lpips_params, image, target, *, work_hw, policy,
-                 baselines):
-    """Renders one image with the model and scores it, with the identity and blur baselines."""
+                 baselines, keep):
+    """Renders one image with the model and scores it, with the identity and blur baselines.
+
+    Returns the scores, and with ``keep`` the render (weights, log-depth) and the blur stack
+    too; without, XLA drops what only they need (the full-size resizes of the maps).
+    """
     TRACES["model"] += 1
     out = model_io.render_image(module, variables, image, work_hw=work_hw, policy=policy)
     candidates = [out.bokeh]
@@ -185,7 +189,8 @@ def _score_model(module, variables, lpips_params, image, target, *, work_hw, pol
         for i in range(len(kernels)):
             onehot = jnp.zeros((*image.shape[:2], len(kernels) + 1)).at[..., i + 1].set(1.0)
             candidates.append(ops.blend(image, stack, onehot))
-    return _scores(jnp.stack(candidates), target, lpips_params), out, stack
+    scores = _scores(jnp.stack(candidates), target, lpips_params)
+    return (scores, out, stack) if keep else (scores, None, None)
 
 
 @partial(jax.jit, static_argnames=("kernel_sizes",))
@@ -289,7 +294,7 @@ def evaluate(model: BokehModel, examples, *, policy: str = "paper", lpips: bool 
                 hw = model_io.working_size((h, w), model.resolution)
                 scores, out, stack = _score_model(
                     model.module, model.variables, lpips_params, image, target, work_hw=hw,
-                    policy=policy, baselines=baselines)
+                    policy=policy, baselines=baselines, keep=baselines or num_visuals > 0)
                 per_row = {m: np.asarray(v, np.float64) for m, v in scores.items()}
                 depth_out = None
                 if use_depth:
@@ -334,6 +339,12 @@ def evaluate(model: BokehModel, examples, *, policy: str = "paper", lpips: bool 
 
 def _replace_folder(src: Path, dst: Path) -> None:
     """Moves the finished folder ``src`` to ``dst``, replacing an earlier evaluation there."""
+    # Temporary folders and files are created owner-only; the results are for everyone the
+    # umask allows, like any file the user writes.
+    umask = os.umask(0)
+    os.umask(umask)
+    for p in [src, *src.rglob("*")]:
+        p.chmod((0o777 if p.is_dir() else 0o666) & ~umask)
     if dst.exists():
         trash = dst.with_name(f".{dst.name}.old-{os.getpid()}")
         dst.rename(trash)

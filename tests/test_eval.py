@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -128,6 +129,10 @@ def test_outputs_written_and_consistent(full_run):
     assert sorted(p.name for p in (out / "visuals").iterdir()) == ["4398.png", "4399.png"]
     assert Image.open(out / "visuals" / "4399.png").format == "PNG"
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temp folders
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert (out / "visuals" / "4398.png").stat().st_mode & 0o777 == 0o666 & ~umask
+    assert out.stat().st_mode & 0o777 == 0o777 & ~umask
     assert json.loads((out / "summary.json").read_text()) == summary
     rows = _csv(out)
     assert [int(r["id"]) for r in rows] == list(SIZES)
