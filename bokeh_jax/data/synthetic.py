@@ -6,9 +6,11 @@ thin lens focused on the nearest object (``bokeh``).
 
 Scene
 -----
-* A far background (a wall at depth ``z_bg``), optionally a ground plane whose depth
-  grows towards the horizon (perspective-mapped texture), and 1-4 objects of varied
-  shapes (ellipses, rounded boxes, wobbly blobs, stars, head-and-body figures) in front.
+* A far background (a wall at depth ``z_bg``, 2-60 ``z_f`` away, log-uniform), in 60% of
+  scenes a ground plane whose depth grows towards the horizon (perspective-mapped
+  texture; the wall is then 2.5-6 ``z_f`` away), and 1-4 objects of varied shapes
+  (ellipses, rounded boxes, wobbly blobs, stars, head-and-body figures) in front. The
+  subject is 1-3 m away and 35-75% of the image height.
 * The in-focus subject is the nearest object, at depth ``z_f``. As in EBB! photos, the
   camera focuses on the foreground, so where focus lies can be told from the image alone:
   the subject is also the largest object and occludes the others. Other objects lie at
@@ -33,9 +35,10 @@ Lens model
   bands (radius steps of about 25%), each blurred with its own disk; a farther band
   extends under the next nearer one so the seams do not let the background through.
 * Layers are composited back to front with the "over" operator using their blurred
-  alpha. Farther layers are complete behind nearer ones, so blurred background
-  spreads behind a sharp subject's silhouette, and a blurred near layer turns
-  semi-transparent at its edges, as with a real lens (partial occlusion).
+  alpha. Farther layers are complete behind nearer ones (hidden parts included), so
+  the blurred background next to a sharp subject holds background only, with no halo
+  of the subject's colour, and a blurred near layer turns semi-transparent at its
+  edges, showing what lies behind it, as with a real lens (partial occlusion).
 * Blurring and compositing happen in a linearised space ``v**gamma`` (gamma in
   [1.5, 3]) with a highlight boost for values above 0.8 (up to 4x at white), then are
   mapped back; bright spots therefore dominate their disk and become bokeh balls. The
