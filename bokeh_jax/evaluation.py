@@ -202,21 +202,39 @@ def _score_depth_prior(lpips_params, image, target, stack, disparity, focus, *, 
     return _scores(bokeh[None], target, lpips_params), bokeh
 
 
-def _as_float_image(x, what: str, example_id) -> jax.Array:
-    x = np.asarray(x)
-    if x.ndim != 3 or x.shape[-1] != 3:
-        raise UserError(f"example {example_id}: {what} has shape {x.shape}, expected (H, W, 3)")
-    if x.dtype == np.uint8:
-        x = x.astype(np.float32) / 255.0
-    return jnp.asarray(x, jnp.float32)
+def _depth_prior(lpips_params, image, target, out, stack, kernels):
+    """(scores, disparity, bokeh) of the depth_prior row for one image."""
+    # Disparity = 1/depth from the depth head's log-depth (float64: exp cannot overflow),
+    # normalised robustly to [0,1]; the focus is the nearest region's.
+    log_depth = np.asarray(out.log_depth[..., 0], np.float64)
+    disparity = depth_render.to_disparity(np.exp(-log_depth))
+    focus = depth_render.nearest_region_focus(disparity)
+    scores, bokeh = _score_depth_prior(lpips_params, image, target, stack,
+                                       jnp.asarray(disparity), jnp.float32(focus),
+                                       kernel_sizes=kernels)
+    return scores, disparity, bokeh
 
 
-def _json_id(value):
-    if isinstance(value, (bytes, np.bytes_)):
-        return value.decode()
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    return str(value)
+def _pair(example: dict, index: int, lpips: bool) -> tuple:
+    """(id, original, bokeh) of an example, checked: same (H,W,3) shape, large enough."""
+    ex_id = example.get("id", index)
+    if isinstance(ex_id, (bytes, np.bytes_)):
+        ex_id = ex_id.decode()
+    ex_id = int(ex_id) if isinstance(ex_id, (int, np.integer)) else str(ex_id)
+    images = []
+    for key in ("original", "bokeh"):
+        x = np.asarray(example[key])
+        if x.ndim != 3 or x.shape[-1] != 3:
+            raise UserError(f"example {ex_id}: {key} has shape {x.shape}, expected (H, W, 3)")
+        images.append(jnp.asarray(x / np.float32(255) if x.dtype == np.uint8 else x,
+                                  jnp.float32))
+    (h, w), (th, tw) = images[0].shape[:2], images[1].shape[:2]
+    if (th, tw) != (h, w):
+        raise UserError(f"example {ex_id}: bokeh is {tw}x{th}, original {w}x{h}; fix the pair")
+    if min(h, w) < _MIN_SIDE[lpips]:
+        raise UserError(f"example {ex_id}: {w}x{h} is too small to score (needs "
+                        f"{_MIN_SIDE[lpips]} px a side{' for LPIPS' * lpips}); use larger images")
+    return ex_id, *images
 
 
 # ---------------------------------------------------------------------------------------------
@@ -280,17 +298,8 @@ def evaluate(model: BokehModel, examples, *, policy: str = "paper", lpips: bool 
             for index, example in enumerate(examples):
                 if max_images is not None and index >= max_images:
                     break
-                ex_id = _json_id(example.get("id", index))
-                image = _as_float_image(example["original"], "original", ex_id)
-                target = _as_float_image(example["bokeh"], "bokeh", ex_id)
+                ex_id, image, target = _pair(example, index, lpips)
                 h, w = image.shape[:2]
-                if target.shape != image.shape:
-                    raise UserError(f"example {ex_id}: bokeh is {target.shape[1]}x"
-                                    f"{target.shape[0]}, original {w}x{h}; fix the pair")
-                if min(h, w) < _MIN_SIDE[lpips]:
-                    raise UserError(f"example {ex_id}: {w}x{h} is too small to score (needs "
-                                    f"{_MIN_SIDE[lpips]} px a side{' for LPIPS' * lpips}); "
-                                    "use larger images")
                 hw = model_io.working_size((h, w), model.resolution)
                 scores, out, stack = _score_model(
                     model.module, model.variables, lpips_params, image, target, work_hw=hw,
@@ -298,17 +307,10 @@ def evaluate(model: BokehModel, examples, *, policy: str = "paper", lpips: bool 
                 per_row = {m: np.asarray(v, np.float64) for m, v in scores.items()}
                 depth_out = None
                 if use_depth:
-                    # Disparity = 1/depth from the depth head's log-depth (float64: no
-                    # overflow), normalised robustly; focus on the nearest region.
-                    log_depth = np.asarray(out.log_depth[..., 0], np.float64)
-                    disparity = depth_render.to_disparity(np.exp(-log_depth))
-                    focus = depth_render.nearest_region_focus(disparity)
-                    d_scores, d_bokeh = _score_depth_prior(
-                        lpips_params, image, target, stack, jnp.asarray(disparity),
-                        jnp.float32(focus), kernel_sizes=kernels)
+                    d_scores, *depth_out = _depth_prior(lpips_params, image, target, out, stack,
+                                                        kernels)
                     per_row = {m: np.concatenate([v, np.asarray(d_scores[m], np.float64)])
                                for m, v in per_row.items()}
-                    depth_out = (disparity, d_bokeh)
                 record = {"id": ex_id, "height": h, "width": w}
                 for r, name in enumerate(names):
                     for m in METRICS:
