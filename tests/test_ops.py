@@ -130,7 +130,7 @@ def test_gradient_is_the_adjoint_of_opencvs_operator(method):
     h, w, c, ks = 6, 9, 2, (5, 11)
     x = _image((1, h, w, c), seed=5)
     g = _image((1, len(ks), h, w, c), seed=6) - 0.5
-    grad = jax.jit(jax.grad(lambda a: jnp.sum(ops.blur_stack(a, ks, method) * g)))(x)
+    grad = jax.jit(jax.grad(lambda a, g: jnp.sum(ops.blur_stack(a, ks, method) * g)))(x, g)
     want = np.zeros((h * w, c))
     for i, k in enumerate(ks):
         want += _dense_operator(h, w, k).T @ g[0, i].reshape(h * w, c)
