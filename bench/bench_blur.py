@@ -100,6 +100,11 @@ def main(argv=None) -> int:
         ms = _median_ms(times[m])
         tag = " (default)" if m == ops.default_method() else ""
         print(f"{'jax ' + m + tag:24s} {ms:10.1f} {ms / base:7.2f}")
+    if ops.default_method() in methods:
+        ratio = _median_ms(times[ops.default_method()]) / base
+        print(f"goal (default method no slower than OpenCV, ratio <= 1.0): "
+              f"{'met' if ratio <= 1.0 else 'not met'}"
+              + ("" if args.hugepages else "; compare --hugepages"))
 
     if not args.no_train:
         method = ops.default_method()
