@@ -1,0 +1,78 @@
+"""Pure train and evaluation steps (no pmap here: :mod:`bokeh_jax.train.trainer` wraps them).
+
+A step is a function of (state, batch, rng) returning (state, metrics); the data-parallel
+reduction (``lax.pmean`` of gradients, BatchNorm statistics and metrics over ``axis_name``)
+happens inside it, so the same function runs on one device (``axis_name=None``) or under
+``jax.pmap``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from bokeh_jax import metrics
+from bokeh_jax.models import BokehNet
+from bokeh_jax.train.state import TrainState
+
+LOSSES = ("l1", "ssim")
+
+
+def loss_value(kind: str, rendered: jax.Array, target: jax.Array) -> jax.Array:
+    """Phases 1-2: L1. Phase 3: negative SSIM (dm-pix's 11x11 Gaussian SSIM)."""
+    if kind == "l1":
+        return jnp.mean(jnp.abs(rendered - target))
+    if kind == "ssim":
+        return -jnp.mean(metrics.ssim_gaussian(rendered, target))
+    raise ValueError(f"unknown loss {kind!r}; choose one of {LOSSES}")
+
+
+def _pmean(tree, axis_name: str | None):
+    return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
+
+
+def make_train_step(model: BokehNet, tx: optax.GradientTransformation, *, loss: str,
+                    bn_mode: str, axis_name: str | None = None) -> Callable:
+    """Builds ``train_step(state, batch, rng) -> (state, metrics)``.
+
+    batch: {"original", "bokeh"}: (B,H,W,3) float32 in [0,1] (the per-device batch).
+    bn_mode "train" updates BatchNorm statistics from the batch (as PyTorch's training mode;
+    averaged over devices), "frozen" keeps the converted running statistics.
+    """
+    if bn_mode not in ("train", "frozen"):
+        raise ValueError(f"unknown bn_mode {bn_mode!r}; use 'train' or 'frozen'")
+    train_bn = bn_mode == "train"
+
+    def loss_fn(params, batch_stats, batch):
+        variables = {"params": params, "batch_stats": batch_stats}
+        if train_bn:
+            out, updates = model.apply(variables, batch["original"], train=True,
+                                       mutable=["batch_stats"])
+            new_stats = updates["batch_stats"]
+        else:
+            out, new_stats = model.apply(variables, batch["original"]), batch_stats
+        value = loss_value(loss, out.bokeh, batch["bokeh"])
+        return value, (out, new_stats)
+
+    def train_step(state: TrainState, batch: dict, rng: jax.Array):
+        del rng  # the step draws no randomness today (flips happen in the input pipeline)
+        grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+        (value, (out, new_stats)), grads = grad_fn(state.params, state.batch_stats, batch)
+        grads = _pmean(grads, axis_name)
+        new_stats = _pmean(new_stats, axis_name)
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        step_metrics = {
+            "loss": value,
+            "l1": jnp.mean(jnp.abs(out.bokeh - batch["bokeh"])),
+            "grad_norm": optax.tree.norm(grads),
+            "weight_sharp": jnp.mean(out.weights[..., 0]),
+        }
+        new_state = state.replace(step=state.step + 1, params=params, batch_stats=new_stats,
+                                  opt_state=opt_state)
+        return new_state, _pmean(step_metrics, axis_name)
+
+    return train_step

@@ -1,0 +1,339 @@
+"""``train_and_evaluate(config, workdir)``: the paper's phases, one after another.
+
+A workdir holds one run; each phase has its own folder::
+
+    WORKDIR/phaseN/checkpoints/   orbax CheckpointManager: the latest train states (params,
+                                  BN statistics, optimizer, step) with the data iterator
+    WORKDIR/phaseN/best/          bokeh_jax checkpoint with the best validation PSNR
+                                  (phases 1-2) or SSIM (phase 3); what eval.py takes
+    WORKDIR/phaseN/final/         bokeh_jax checkpoint at the end of the phase; the next
+                                  phase starts from it
+    WORKDIR/phaseN/metrics.jsonl, tensorboard/, curves.png, config.json
+
+Restarting the same command resumes from the latest checkpoint (state, step and data
+position), so an interrupted run ends with the same parameters as an uninterrupted one.
+Data parallelism: the pure step of :mod:`bokeh_jax.train.step` is ``jax.pmap``-ed over all
+local devices here, and nowhere else. Multi-host runs call ``jax.distributed.initialize()``
+first (``--config.multihost``; documented, not tested here).
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import time
+from pathlib import Path
+
+import jax
+import ml_collections
+from flax import jax_utils
+from tqdm import tqdm
+
+from bokeh_jax import model_io
+from bokeh_jax.cli import UserError
+from bokeh_jax.train import state as state_lib
+from bokeh_jax.train.logs import RunLog, plot_curves
+from bokeh_jax.train.step import make_train_step
+
+AXIS = "devices"
+PHASE_KEYS = ("resolution", "loss", "lr_start", "lr_end", "warmup_steps", "num_steps",
+              "global_batch_size", "eval_every", "checkpoint_every")
+
+
+class TrainingError(UserError):
+    """Training cannot go on (diverged, missing previous phase...); one line, the fix."""
+
+    exit_code = 3
+
+
+def phase_config(config: ml_collections.ConfigDict, n: int) -> ml_collections.ConfigDict:
+    """One flat config for phase ``n``: the shared fields plus ``config.phase<n>``."""
+    if f"phase{n}" not in config:
+        raise UserError(f"--config.phases lists phase {n}, which the config does not define "
+                        "(phases are 1, 2 and 3)")
+    flat = ml_collections.ConfigDict(config.to_dict())
+    for key in [k for k in flat if k.startswith("phase")]:
+        del flat[key]
+    for key in PHASE_KEYS:
+        flat[key] = config[f"phase{n}"][key]
+    flat.phase = n
+    h, w = flat.resolution
+    if h % 16 or w % 16:
+        raise UserError(f"--config.phase{n}.resolution {h}x{w}: height and width must be "
+                        "multiples of 16")
+    if flat.loss not in ("l1", "ssim"):
+        raise UserError(f"--config.phase{n}.loss {flat.loss!r}: use 'l1' or 'ssim'")
+    return flat
+
+
+def _variables_from(path: str, config: ml_collections.ConfigDict) -> tuple[dict, dict]:
+    """Phase 1's start: a converted checkpoint folder, or a .pth converted on the fly."""
+    from bokeh_jax import convert, head_init
+
+    p = Path(path)
+    kernels = tuple(config.kernel_sizes)
+    if p.is_file():
+        state = convert.load_torch_checkpoint(p)
+        if convert.detect_head(state) != 1:
+            raise UserError(f"{p}: init_checkpoint must be the MegaDepth checkpoint (1-channel "
+                            "last layer); convert a bokeh model with python -m bokeh_jax.convert")
+        variables, extra = head_init.complete_heads(convert.convert_state_dict(state),
+                                                    kernels, config.head_init, seed=config.seed)
+        return variables, {"head_init": config.head_init, "has_depth_head": True,
+                           "source": {"file": p.name, "sha256": convert.sha256(p)}, **extra}
+    variables, meta = model_io.load_variables(p)
+    if tuple(meta["kernel_sizes"]) != kernels or meta["head_kernel"] != config.head_kernel:
+        raise UserError(f"{p}: converted for kernels {tuple(meta['kernel_sizes'])}, but the "
+                        f"config trains {kernels}; convert again with --kernels "
+                        f"{','.join(map(str, kernels))} or pass the .pth file")
+    keep = ("head_init", "has_depth_head", "source", "depth_prior")
+    return variables, {k: meta[k] for k in keep if k in meta}
+
+
+def initial_variables(config: ml_collections.ConfigDict, workdir: Path, n: int,
+                      model) -> tuple[dict, dict, str]:
+    """(variables, metadata to carry on, a sentence for the log) for phase ``n``."""
+    if n > 1:
+        prev = workdir / f"phase{n - 1}" / "final"
+        if not (prev / model_io.METADATA_FILE).is_file():
+            raise TrainingError(
+                f"phase {n} starts from phase {n - 1}'s final weights, but {prev} does not "
+                f"exist; run `python train.py --config phase{n - 1} --workdir {workdir}` first")
+        variables, meta = model_io.load_variables(prev)
+        keep = ("head_init", "has_depth_head", "source", "depth_prior")
+        return variables, {k: meta[k] for k in keep if k in meta}, f"from {prev}"
+    if config.init_checkpoint:
+        variables, meta = _variables_from(config.init_checkpoint, config)
+        return variables, meta, f"from {config.init_checkpoint}"
+    variables = state_lib.init_variables(model, config.seed)
+    return (variables, {"head_init": "random", "has_depth_head": True},
+            "from RANDOM weights: no MegaDepth checkpoint given (--config.init_checkpoint)")
+
+
+def _dataset(config: ml_collections.ConfigDict):
+    """The dataset name (or prepared handle) for the pipeline; builds synthetic if needed."""
+    if config.dataset == "synthetic_bokeh":
+        from bokeh_jax.data.prepare import prepare_synthetic
+
+        return prepare_synthetic(data_dir=config.data_dir or None, **config.synthetic.to_dict())
+    return config.dataset
+
+
+class _StopRequest:
+    """SIGINT/SIGTERM set a flag; the loop saves a checkpoint and exits cleanly."""
+
+    def __init__(self):
+        self.signal = None
+        self._previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.signal is not None:  # second Ctrl-C: give up at once
+            raise KeyboardInterrupt
+        self.signal = signum
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+class Interrupted(UserError):
+    exit_code = 130
+
+
+def _checkpoint_manager(path: Path, keep: int):
+    import orbax.checkpoint as ocp
+
+    options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
+                                           enable_async_checkpointing=False)
+    return ocp.CheckpointManager(path.absolute(), options=options)
+
+
+def _save(mngr, step: int, state, loader, progress: dict) -> None:
+    import orbax.checkpoint as ocp
+
+    host_state = jax.device_get(jax.tree.map(lambda x: x[0], state))
+    mngr.save(step, args=ocp.args.Composite(
+        state=ocp.args.StandardSave(host_state),
+        data=ocp.args.JsonSave(loader.get_state()),  # the input pipeline's position
+        progress=ocp.args.JsonSave(progress)), force=True)
+    mngr.wait_until_finished()
+
+
+def _restore(mngr, state, loader):
+    import orbax.checkpoint as ocp
+
+    step = mngr.latest_step()
+    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), state)
+    restored = mngr.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(abstract), data=ocp.args.JsonRestore(),
+        progress=ocp.args.JsonRestore()))
+    loader.set_state(restored["data"])
+    return step, restored["state"], restored["progress"]
+
+
+def _export(path: Path, variables: dict, config, carried: dict, extra: dict) -> None:
+    meta = {"kind": "trained", "kernel_sizes": list(config.kernel_sizes),
+            "head_kernel": config.head_kernel, "resolution": list(config.resolution),
+            "phase": config.phase, "dataset": config.dataset, **carried, **extra}
+    model_io.save_checkpoint(path, variables, meta, force=True)
+
+
+def _validate(model, variables, config, examples) -> dict:
+    from bokeh_jax.evaluation import evaluate
+
+    bokeh_model = model_io.BokehModel(model, variables,
+                                      {"resolution": list(config.resolution)})
+    summary = evaluate(bokeh_model, examples, policy=config.val_policy, lpips=False,
+                       baselines=False, progress=False,
+                       max_images=config.val_images or None)
+    row = summary["rows"][0]
+    return {"psnr": row["psnr"], "ssim": row["ssim"]}
+
+
+def train_phase(config: ml_collections.ConfigDict, workdir: Path) -> Path:
+    """Trains one phase (``config`` from :func:`phase_config`); returns its best/ folder."""
+    from bokeh_jax.data import pipeline
+
+    n = config.phase
+    phase_dir = workdir / f"phase{n}"
+    final_dir = phase_dir / "final"
+    model = state_lib.make_model(config)
+    tx = state_lib.make_optimizer(config)
+    devices = jax.local_devices()
+    if config.global_batch_size % len(devices):
+        raise UserError(f"--config.phase{n}.global_batch_size {config.global_batch_size} is "
+                        f"not divisible by the {len(devices)} devices; use a multiple of "
+                        f"{len(devices)}")
+    mngr = _checkpoint_manager(phase_dir / "checkpoints", config.keep_checkpoints)
+    if (final_dir / model_io.METADATA_FILE).is_file() and mngr.latest_step() == config.num_steps:
+        print(f"phase {n}: already complete ({final_dir}); skipping")
+        return phase_dir / "best"
+    phase_dir.mkdir(parents=True, exist_ok=True)
+    (phase_dir / "config.json").write_text(config.to_json_best_effort(indent=2) + "\n")
+
+    dataset = _dataset(config)
+    loader = pipeline.make_train_loader(
+        dataset, config.train_split, data_dir=config.data_dir or None,
+        global_batch_size=config.global_batch_size, resolution=tuple(config.resolution),
+        num_devices=len(devices), seed=config.seed, num_workers=config.num_workers)
+    val_examples = pipeline.eval_examples(dataset, config.val_split,
+                                          data_dir=config.data_dir or None)
+
+    variables, carried, origin = initial_variables(config, workdir, n, model)
+    state = state_lib.create_state(variables, tx)
+    progress = {"best": None, "best_step": None, "seed": config.seed}
+    if mngr.latest_step() is not None:
+        step0, state, progress = _restore(mngr, state, loader)
+        origin = f"resumed at step {step0} from {mngr.directory}"
+    start = int(state.step)
+    print(f"phase {n}: {config.num_steps} steps at {config.resolution[0]}x"
+          f"{config.resolution[1]}, loss {config.loss}, batch {config.global_batch_size} on "
+          f"{len(devices)} {devices[0].platform.upper()} device(s); {origin}")
+
+    step_fn = make_train_step(model, tx, loss=config.loss, bn_mode=config.bn_mode,
+                              axis_name=AXIS)
+    p_step = jax.pmap(step_fn, axis_name=AXIS, donate_argnums=(0,))
+    state = jax_utils.replicate(state, devices)
+    base_key = jax.random.key(config.seed)
+    metric = "ssim" if config.loss == "ssim" else "psnr"
+    log = RunLog(phase_dir, n)
+    iterator = iter(loader)
+
+    def unreplicated_variables():
+        host = jax.device_get(jax.tree.map(lambda x: x[0], (state.params, state.batch_stats)))
+        return {"params": host[0], "batch_stats": host[1]}
+
+    def save():
+        _save(mngr, step, state, iterator, progress)
+
+    step = start
+    bar = tqdm(total=config.num_steps, initial=start, desc=f"phase {n}", unit="step",
+               dynamic_ncols=True, file=sys.stdout)
+    val, window, window_steps = {}, {}, 0
+    try:
+        with _StopRequest() as stop:
+            while step < config.num_steps:
+                t_start = time.perf_counter()
+                batch = next(iterator)
+                rng = jax.random.fold_in(base_key, step)  # same draws when resumed
+                rngs = jax.random.split(rng, len(devices))
+                state, m = p_step(state, {k: batch[k] for k in ("original", "bokeh")}, rngs)
+                loss = float(m["loss"][0])
+                if not math.isfinite(loss):
+                    kept = mngr.latest_step()
+                    raise TrainingError(
+                        f"phase {n}: loss became {loss} at step {step + 1}; stopped. The last "
+                        f"good checkpoint ({'step ' + str(kept) if kept is not None else 'none'}"
+                        f") is kept in {mngr.directory}; lower --config.phase{n}.lr_start or "
+                        "set --config.grad_clip_norm")
+                step += 1
+                # Images per second of the step itself (the first one includes compilation).
+                rate = None if step == start + 1 else (
+                    config.global_batch_size / max(time.perf_counter() - t_start, 1e-9))
+                for k, v in m.items():  # averaged over the steps between two log lines
+                    window[k] = window.get(k, 0.0) + float(v[0])
+                window_steps += 1
+                if step % config.log_every == 0 or step == config.num_steps:
+                    means = {k: v / window_steps for k, v in window.items()}
+                    lr = float(state_lib.learning_rate(config)(step - 1))
+                    log.write("train", step, means | {"lr": lr, "images_per_s": rate or 0.0})
+                    window, window_steps = {}, 0
+                if step % config.eval_every == 0 or step == config.num_steps:
+                    val = _validate(model, unreplicated_variables(), config, val_examples)
+                    log.write("val", step, val)
+                    if progress["best"] is None or val[metric] > progress["best"]:
+                        progress.update(best=val[metric], best_step=step)
+                        _export(phase_dir / "best", unreplicated_variables(), config, carried,
+                                {"step": step, "val": val})
+                post = {"loss": f"{loss:.4f}"}
+                if val:
+                    post[f"val_{metric}"] = f"{val[metric]:.4f}"
+                if rate:
+                    post["img/s"] = f"{rate:.1f}"
+                bar.set_postfix(post, refresh=False)
+                bar.update(1)
+                if step % config.checkpoint_every == 0 or step == config.num_steps:
+                    save()
+                if stop.signal is not None:
+                    save()
+                    raise Interrupted(
+                        f"phase {n}: stopped by signal {stop.signal} at step {step}; "
+                        f"checkpoint saved in {mngr.directory}; run the same command to resume")
+    finally:
+        bar.close()
+        log.close()
+    _export(final_dir, unreplicated_variables(), config, carried, {"step": step, "val": val})
+    plot_curves(phase_dir / "metrics.jsonl", phase_dir / "curves.png",
+                title=f"phase {n} ({config.loss})")
+    print(f"phase {n}: done; best {metric} {progress['best']:.4f} at step "
+          f"{progress['best_step']} -> {phase_dir / 'best'}")
+    return phase_dir / "best"
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> Path:
+    """Runs every phase of ``config.phases`` in ``workdir``; returns the last best/ folder."""
+    workdir = Path(workdir)
+    if config.get("multihost"):
+        jax.distributed.initialize()
+    phases = [phase_config(config, n) for n in config.phases]  # validate all before starting
+    best = None
+    for pc in phases:
+        best = train_phase(pc, workdir)
+    if config.eval_at_end:
+        from bokeh_jax.train.finish import evaluate_at_end
+
+        evaluate_at_end(phases[-1], workdir, best)
+    if config.render_at_end:
+        from bokeh_jax.train.finish import render_samples
+
+        render_samples(best, workdir / "renders")
+    return best
+
+
+__all__ = ["train_and_evaluate", "train_phase", "phase_config", "TrainingError"]

@@ -1,0 +1,1 @@
+"""Training configurations (ml_collections); see common.py for every field."""

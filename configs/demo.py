@@ -1,0 +1,35 @@
+"""The demo: all three phases on the synthetic dataset, on a CPU, in minutes.
+
+    python train.py --config demo --workdir runs/demo
+
+Generates the synthetic_bokeh dataset if it is not built yet (small: 128x192), trains from
+random weights (no MegaDepth checkpoint is available offline; pass
+--config.init_checkpoint=megadepth.pth to start from it), evaluates against the baselines
+on the validation split into runs/demo/eval/ and renders the real sample photos into
+runs/demo/renders/.
+"""
+
+from configs import common
+
+
+def get_config():
+    config = common.get_config()
+    config.dataset = "synthetic_bokeh"
+    config.synthetic.update(height=128, width=192, num_train=480, num_val=48, seed=0)
+    config.train_split = "train"
+    config.val_split = "validation"
+    config.num_workers = 0  # decoding 128x192 PNGs is cheaper than starting workers
+    config.phases = (1, 2, 3)
+    # Scaled-down phases: the paper's progression (small -> larger resolution, L1 -> SSIM,
+    # a learning rate falling from 1e-3) at sizes a 2-core CPU trains in minutes.
+    config.phase1 = common.phase((64, 96), "l1", 1e-3, 3e-4, 150, eval_every=50,
+                                 checkpoint_every=50)
+    config.phase2 = common.phase((96, 144), "l1", 3e-4, 1e-4, 40, eval_every=20,
+                                 checkpoint_every=20)
+    config.phase3 = common.phase((96, 144), "ssim", 1e-4, 3e-5, 30, eval_every=15,
+                                 checkpoint_every=15)
+    config.val_images = 24
+    config.log_every = 10
+    config.eval_at_end = True
+    config.render_at_end = True
+    return config

@@ -1,0 +1,12 @@
+"""Phase 3 of the paper's recipe on EBB! (see common.py for the settings).
+
+    python train.py --config phase3 --workdir runs/ebb
+"""
+
+from configs import common
+
+
+def get_config():
+    config = common.get_config()
+    config.phases = (3,)
+    return config

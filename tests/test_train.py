@@ -1,0 +1,217 @@
+"""Training: pmap == single device, the loss falls, resume equality, NaN stop, config errors.
+
+Everything runs the real network at 32x48 with kernels 5/9 on a tiny synthetic dataset, so
+the compiled train step is shared (persistent cache) across tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from bokeh_jax import model_io
+from bokeh_jax.cli import UserError
+from bokeh_jax.data import pipeline
+from bokeh_jax.train import trainer
+from bokeh_jax.train.trainer import TrainingError, phase_config, train_and_evaluate
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from configs import common  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    from bokeh_jax.data.prepare import prepare_synthetic
+
+    out = tmp_path_factory.mktemp("tfds")
+    prepare_synthetic(data_dir=out, num_train=16, num_val=4, height=32, width=48, seed=0,
+                      log=lambda *a: None)
+    return out
+
+
+def tiny_config(data_dir, **phase1):
+    c = common.get_config()
+    c.dataset = "synthetic_bokeh"
+    c.data_dir = str(data_dir)
+    c.synthetic.update(height=32, width=48, num_train=16, num_val=4, seed=0)
+    c.val_split = "validation"
+    c.num_workers = 0
+    c.kernel_sizes = (5, 9)
+    c.log_every = 5
+    # The same phase settings in every test: the learning-rate schedule is compiled into the
+    # step, so identical settings share one compiled train step (persistent cache).
+    settings = dict(resolution=(32, 48), global_batch_size=4, num_steps=20, eval_every=10,
+                    checkpoint_every=5, lr_start=1e-3, lr_end=1e-4)
+    settings.update(phase1)
+    c.phase1.update(settings)
+    return c
+
+
+def _params(folder: Path):
+    variables, _ = model_io.load_variables(folder)
+    return jax.tree.leaves(variables)
+
+
+class Tampered:
+    """Wraps the training loader: calls ``hook(n, batch)`` on the n-th batch (from 1)."""
+
+    def __init__(self, loader, hook):
+        self.loader, self.hook, self.n = loader, hook, 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        batch = next(self.loader)
+        self.n += 1
+        return self.hook(self.n, batch)
+
+    def __getattr__(self, name):
+        return getattr(self.loader, name)
+
+
+def tamper(monkeypatch, hook):
+    original = pipeline.make_train_loader
+    monkeypatch.setattr(pipeline, "make_train_loader",
+                        lambda *a, **k: Tampered(original(*a, **k), hook))
+    return original
+
+
+def test_resume_after_interrupt_equals_uninterrupted_run(data_dir, tmp_path, monkeypatch):
+    config = tiny_config(data_dir)
+    train_and_evaluate(config, tmp_path / "straight")
+
+    # Same run, stopped by SIGTERM while step 7 runs: it saves after step 7 and exits.
+    def sigterm_at_7(n, batch):
+        if n == 7:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return batch
+
+    original = tamper(monkeypatch, sigterm_at_7)
+    with pytest.raises(trainer.Interrupted, match="step 7.*same command to resume"):
+        train_and_evaluate(config, tmp_path / "resumed")
+    assert not (tmp_path / "resumed" / "phase1" / "final").exists()
+    monkeypatch.setattr(pipeline, "make_train_loader", original)
+    train_and_evaluate(config, tmp_path / "resumed")
+
+    for a, b in zip(_params(tmp_path / "straight" / "phase1" / "final"),
+                    _params(tmp_path / "resumed" / "phase1" / "final")):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    log = [json.loads(line) for line in
+           (tmp_path / "straight" / "phase1" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if r["kind"] == "val"] == [10, 20]
+    # The loss falls over the 20 steps (means over the first and the last 4 steps).
+    losses = [r["loss"] for r in log if r["kind"] == "train"]
+    assert len(losses) == 4 and losses[-1] < 0.8 * losses[0], losses
+    for name in ("best", "final"):
+        meta = json.loads((tmp_path / "straight" / "phase1" / name / "bokeh_jax.json")
+                          .read_text())
+        assert meta["kind"] == "trained" and meta["kernel_sizes"] == [5, 9]
+    assert (tmp_path / "straight" / "phase1" / "curves.png").is_file()
+    assert list((tmp_path / "straight" / "phase1" / "tensorboard").glob("events.out.*"))
+    # Running a finished phase again does nothing.
+    assert train_and_evaluate(config, tmp_path / "straight").name == "best"
+
+
+def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(data_dir, tmp_path,
+                                                                 monkeypatch):
+    def nan_at_8(n, batch):
+        if n == 8:
+            batch = dict(batch, bokeh=np.full_like(batch["bokeh"], np.nan))
+        return batch
+
+    tamper(monkeypatch, nan_at_8)
+    with pytest.raises(TrainingError, match="loss became nan at step 8; stopped") as err:
+        train_and_evaluate(tiny_config(data_dir), tmp_path)
+    steps = sorted(int(p.name) for p in (tmp_path / "phase1" / "checkpoints").iterdir()
+                   if p.name.isdigit())
+    assert steps == [5]  # the last good checkpoint, nothing after the bad step
+    assert "step 5" in str(err.value) and "lr_start" in str(err.value)
+
+
+def test_phase_chaining_and_config_errors(data_dir, tmp_path):
+    config = tiny_config(data_dir)
+    config.phases = (2,)
+    with pytest.raises(TrainingError, match="--config phase1 --workdir"):
+        train_and_evaluate(config, tmp_path)
+    config = tiny_config(data_dir, resolution=(30, 48))
+    with pytest.raises(UserError, match="multiples of 16"):
+        phase_config(config, 1)
+    config = tiny_config(data_dir)
+    config.init_checkpoint = str(tmp_path / "missing")
+    with pytest.raises(UserError, match="no such checkpoint"):
+        train_and_evaluate(config, tmp_path / "x")
+
+
+def test_train_py_rejects_unknown_config_in_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, "train.py", "--config", "nope", "--workdir",
+                           str(tmp_path)], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines() == [
+        proc.stderr.strip().splitlines()[0]] and "phase1" in proc.stderr
+
+
+PMAP_SCRIPT = textwrap.dedent("""
+    import os, sys
+    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+    import jax, jax.numpy as jnp, numpy as np
+    from flax import jax_utils
+    sys.path.insert(0, {repo!r})
+    from configs import common
+    from bokeh_jax.train import state as S, step as T
+    from bokeh_jax.train.trainer import phase_config
+    from bokeh_jax.cli import enable_compilation_cache
+    enable_compilation_cache({cache!r})
+    assert jax.local_device_count() == 2
+    c = common.get_config(); c.kernel_sizes = (5, 9)
+    c.phase1.update(resolution=(32, 48), global_batch_size=4, num_steps=20, lr_end=1e-4)
+    pc = phase_config(c, 1)
+    model, tx = S.make_model(pc), S.make_optimizer(pc)
+    state = S.create_state(S.init_variables(model, 0), tx)
+    rng = np.random.default_rng(0)
+    batch = {{k: rng.random((4, 32, 48, 3), dtype=np.float32) for k in ("original", "bokeh")}}
+    key = jax.random.key(0)
+    single = jax.jit(T.make_train_step(model, tx, loss="l1", bn_mode="frozen"))
+    s1, m1 = single(state, batch, key)
+    step = T.make_train_step(model, tx, loss="l1", bn_mode="frozen", axis_name="d")
+    p = jax.pmap(step, axis_name="d")
+    split = {{k: v.reshape(2, 2, 32, 48, 3) for k, v in batch.items()}}
+    s2, m2 = p(jax_utils.replicate(state), split, jax.random.split(key, 2))
+    s2 = jax.tree.map(lambda x: x[0], s2)
+    np.testing.assert_allclose(float(m2["loss"][0]), float(m1["loss"]), rtol=1e-5)
+    worst = max(float(jnp.max(jnp.abs(a - b))) for a, b in
+                zip(jax.tree.leaves(s1.params), jax.tree.leaves(s2.params)))
+    moved = max(float(jnp.max(jnp.abs(a - b))) for a, b in
+                zip(jax.tree.leaves(s1.params), jax.tree.leaves(state.params)))
+    print("worst", worst, "moved", moved)
+    assert moved > 1e-4 and worst < 1e-6
+    # A global batch the devices cannot share is refused before anything runs.
+    from bokeh_jax.cli import UserError
+    from bokeh_jax.train.trainer import train_phase
+    c.phase1.global_batch_size = 3
+    try:
+        train_phase(phase_config(c, 1), __import__("pathlib").Path("unused"))
+    except UserError as e:
+        assert "not divisible by the 2 devices" in str(e), e
+    else:
+        raise AssertionError("batch 3 on 2 devices was accepted")
+    print("OK")
+""")
+
+
+def test_pmap_step_on_two_devices_equals_single_device_step():
+    cache = os.environ.get("BOKEH_JAX_CACHE", str(REPO / ".cache" / "jax-tests"))
+    proc = subprocess.run([sys.executable, "-c", PMAP_SCRIPT.format(repo=str(REPO),
+                                                                    cache=cache)],
+                          capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0 and "OK" in proc.stdout, proc.stdout + proc.stderr[-3000:]
