@@ -18,13 +18,19 @@ install: $(STAMP)
 test: install
 	$(PY) -m pytest -q
 
+# The main job on the embedded default: all three training phases on the synthetic
+# dataset, evaluation against the baselines, renders of the sample photos.
 demo: install
-	$(PY) -m bokeh_jax.demo --out runs/demo
+	$(PY) train.py --config demo --workdir runs/demo
+
+gallery: install
+	$(PY) -m bokeh_jax.gallery --out runs/gallery
 
 bench: install
 	$(PY) bench/bench_blur.py
 	$(PY) bench/bench_megadepth.py
 	$(PY) bench/bench_metrics.py
+	$(PY) bench/bench_data.py
 
 clean:
 	rm -rf $(VENV) .cache runs
