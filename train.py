@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from absl import app, flags
+from absl import app, flags, logging
 from ml_collections import config_flags
 
 REPO = Path(__file__).resolve().parent
@@ -52,6 +52,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 def main(argv):
     del argv
+    logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
     from bokeh_jax.cli import enable_compilation_cache, run_main
     from bokeh_jax.train.trainer import train_and_evaluate
 

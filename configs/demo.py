@@ -22,12 +22,12 @@ def get_config():
     config.phases = (1, 2, 3)
     # Scaled-down phases: the paper's progression (small -> larger resolution, L1 -> SSIM,
     # a learning rate falling from 1e-3) at sizes a 2-core CPU trains in minutes.
-    config.phase1 = common.phase((64, 96), "l1", 1e-3, 3e-4, 150, eval_every=50,
+    config.phase1 = common.phase((64, 96), "l1", 1e-3, 3e-4, 100, eval_every=50,
                                  checkpoint_every=50)
-    config.phase2 = common.phase((96, 144), "l1", 3e-4, 1e-4, 40, eval_every=20,
-                                 checkpoint_every=20)
-    config.phase3 = common.phase((96, 144), "ssim", 1e-4, 3e-5, 30, eval_every=15,
-                                 checkpoint_every=15)
+    config.phase2 = common.phase((96, 144), "l1", 3e-4, 1e-4, 24, eval_every=12,
+                                 checkpoint_every=12)
+    config.phase3 = common.phase((96, 144), "ssim", 1e-4, 3e-5, 16, eval_every=8,
+                                 checkpoint_every=8)
     config.val_images = 24
     config.log_every = 10
     config.eval_at_end = True
