@@ -81,3 +81,57 @@ def render_from_disparity(image: jax.Array, disparity: jax.Array, focus: jax.Arr
     weights = ops.weights_from_depth(disparity, focus, strength, kernel_sizes)
     stack = ops.blur_stack(image, kernel_sizes)
     return jnp.clip(ops.blend(image, stack, weights), 0.0, 1.0), weights
+
+
+def disparity_map(raw: np.ndarray, hw: tuple[int, int], kind: str = "disparity"
+                  ) -> tuple[np.ndarray, bool]:
+    """A raw depth/disparity map -> ((H,W) disparity in [0,1] at the photo's size, stretched).
+
+    Normalised at its own size (so invalid pixels are filled before any resampling), then
+    resized bilinearly to ``hw``. ``stretched`` is True when the map's aspect ratio differs
+    from the photo's by more than 1% plus the rounding of the map's size (a map of another
+    photo, or one not turned like it).
+    """
+    disparity = to_disparity(raw, kind)
+    h, w = disparity.shape
+    stretched = abs((w / h) / (hw[1] / hw[0]) - 1.0) > 0.01 + 1.0 / h + 1.0 / w
+    return resize_map(disparity, hw), stretched
+
+
+def disparity_from_log_depth(log_depth: np.ndarray) -> np.ndarray:
+    """The network's (H,W) or (H,W,1) log-depth -> disparity in [0,1] (1 = nearest)."""
+    ld = np.asarray(log_depth, np.float64).reshape(np.shape(log_depth)[:2])
+    # exp(-log z) = 1/z; centring first keeps exp finite for any trained offset.
+    return to_disparity(np.exp(-(ld - np.median(ld))), "disparity")
+
+
+@partial(jax.jit, static_argnames=("kernel_sizes", "with_weights"))
+def _depth_tile(rgb, alpha, disparity, focus, strength, *, kernel_sizes, with_weights):
+    from bokeh_jax import tiling
+
+    weights = ops.weights_from_depth(disparity, focus, strength, kernel_sizes)
+    bokeh = tiling.to_uint8(tiling.blend_photo(rgb, alpha, weights, kernel_sizes))
+    return (bokeh, tiling.weights_to_rgb(weights)) if with_weights else (bokeh,)
+
+
+def render_depth(rgb: np.ndarray, alpha: np.ndarray | None, disparity: np.ndarray,
+                 focus: float, strength: float, kernel_sizes: Sequence[int] = (25, 45, 75), *,
+                 with_weights: bool = False, window: int | None = None) -> list[np.ndarray]:
+    """Depth-driven bokeh of a photo of any size, in tiles (see :mod:`bokeh_jax.tiling`).
+
+    Args:
+      rgb: (H,W,3) float32 in [0,1]; alpha: (H,W) uint8 or None (alpha-aware blurs).
+      disparity: (H,W) float32, larger = nearer (e.g. :func:`disparity_map`'s output).
+      focus: the disparity kept sharp; strength: see :func:`bokeh_jax.ops.weights_from_depth`.
+      window: tile size in pixels (default :data:`bokeh_jax.tiling.DEFAULT_WINDOW`).
+    Returns:
+      [bokeh (H,W,3) uint8] and, if ``with_weights``, the (H,W,3) uint8 weight picture.
+    """
+    from bokeh_jax import tiling
+
+    ks = tuple(int(k) for k in kernel_sizes)
+    # Focus and strength are traced arguments: a new value does not recompile.
+    fn = partial(_depth_tile, focus=np.float32(focus), strength=np.float32(strength),
+                 kernel_sizes=ks, with_weights=with_weights)
+    return tiling.apply_tiled(fn, [rgb, alpha, np.asarray(disparity, np.float32)],
+                              tiling.halo(ks), window or tiling.DEFAULT_WINDOW)

@@ -1,0 +1,276 @@
+"""Bokeh for your own photos, from a trained checkpoint or from any depth map.
+
+    python -m bokeh_jax.render INPUT [INPUT ...] -o OUT [options]
+
+INPUT: photos or folders of photos. OUT: a file for one photo, else a folder (created if
+missing) receiving OUT/<photo stem>.<ext> (the input's extension for JPEG, PNG, WebP
+and TIFF, else .png; or --format).
+
+Modes:
+  learned  --checkpoint DIR [--policy paper|fullres]: the checkpoint's trained blend
+           weights (Eq. 1-2); "paper" renders at the checkpoint's resolution and resizes
+           back (the paper's test policy), "fullres" blends the full-size photo.
+  depth    --depth FILE_OR_FOLDER [--depth-kind disparity|depth] or --depth auto (with
+           --checkpoint: its depth head): weights from the depth map, sharp at --focus X,Y
+           (a pixel of the photo as displayed; or X%,Y%) or --focus-depth V (a disparity in
+           [0,1], 1 = nearest; default: the nearest large region), blur growing with
+           --strength S away from it, Gaussian --kernels (default 25,45,75).
+
+Real-world files: EXIF orientation applied, size, ICC profile, EXIF (minus orientation) and
+alpha kept; grayscale, palette, CMYK and 16-bit inputs; any size (large photos are
+rendered in overlapping tiles, see --tile). A photo that cannot be read fails alone; the
+exit code is 1 if any failed. Outputs are written atomically, never over an input, and
+existing ones are skipped unless --overwrite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from bokeh_jax import render_plan, viz
+from bokeh_jax.cli import UserError, enable_compilation_cache, run_main
+from bokeh_jax.image_io import keeps_alpha, read_depth, read_photo, write_image, write_photo
+from bokeh_jax.tiling import DEFAULT_WINDOW
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bokeh_jax.render",
+                                description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="\n\n".join(__doc__.split("\n\n")[2:]))
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="photos or folders of photos")
+    p.add_argument("-o", "--out", required=True, metavar="OUT",
+                   help="output file (one photo) or folder")
+    p.add_argument("--checkpoint", metavar="DIR", help="trained or converted checkpoint folder")
+    p.add_argument("--policy", choices=("paper", "fullres"),
+                   help="learned mode: render at the checkpoint's resolution and resize back "
+                        "(paper, default) or blend at full resolution (fullres)")
+    p.add_argument("--depth", metavar="FILE_OR_FOLDER|auto",
+                   help="depth mode: a depth map, a folder of maps named like the photos, or "
+                        "'auto' (the checkpoint's depth head)")
+    p.add_argument("--depth-kind", choices=("disparity", "depth"),
+                   help="how the maps read: disparity (default; brighter = nearer) or depth "
+                        "(brighter = farther)")
+    focus = p.add_mutually_exclusive_group()
+    focus.add_argument("--focus", metavar="X,Y",
+                       help="pixel to keep sharp (of the photo as displayed), or X%%,Y%%")
+    focus.add_argument("--focus-depth", type=float, metavar="V",
+                       help="disparity to keep sharp, in [0,1] (1 = nearest)")
+    p.add_argument("--strength", type=float, metavar="S", help="blur growth away from the focus "
+                   "(default 1: a full-range disparity difference gets the strongest blur)")
+    p.add_argument("--kernels", help="depth mode: Gaussian kernel sizes (default 25,45,75)")
+    p.add_argument("--save-weights", action="store_true",
+                   help="also write <stem>_weights.png (white sharp; blue, green, orange... "
+                        "growing blur)")
+    p.add_argument("--save-depth", action="store_true",
+                   help="also write <stem>_depth.png (the disparity used; bright = near)")
+    p.add_argument("--format", metavar="EXT", help="output format for a folder: jpg, png, "
+                   "webp or tif (default: the input's own when one of these, else png)")
+    p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (1-100)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--tile", type=int, default=DEFAULT_WINDOW, metavar="PIXELS",
+                   help="photos larger than this along an axis are rendered in overlapping "
+                        f"tiles of this size (default {DEFAULT_WINDOW}; less = less memory)")
+    return p
+
+
+def _parse_focus(text: str) -> tuple[float, float, bool]:
+    """'X,Y' (pixels) or 'X%,Y%' -> (x, y, relative)."""
+    parts = [s.strip() for s in text.split(",")]
+    rel = len(parts) == 2 and all(s.endswith("%") for s in parts)
+    try:
+        x, y = (float(s.rstrip("%")) for s in parts)
+    except ValueError:
+        x = y = math.nan
+    if not (math.isfinite(x) and math.isfinite(y)) or (rel and not (0 <= x <= 100 and
+                                                                     0 <= y <= 100)):
+        raise UserError(f"--focus {text!r}: give a pixel as X,Y (e.g. 640,420) or a position "
+                        "as X%,Y% (e.g. 50%,40%)")
+    return x, y, rel
+
+
+def _check_args(args) -> None:
+    """Flag combinations, checked before anything is loaded."""
+    auto = args.depth == "auto"
+    if args.depth is None and args.checkpoint is None:
+        raise UserError("nothing to render with: give --checkpoint DIR (learned weights) or "
+                        "--depth FILE_OR_FOLDER (a depth map per photo)")
+    if auto and args.checkpoint is None:
+        raise UserError("--depth auto uses a checkpoint's depth head; add --checkpoint DIR")
+    depth_only = {"--kernels": args.kernels, "--focus": args.focus,
+                  "--focus-depth": args.focus_depth, "--strength": args.strength}
+    if args.depth is None:
+        for flag, value in depth_only.items():
+            if value is not None:
+                raise UserError(f"{flag} applies to depth mode only (--depth); the learned "
+                                "mode takes its weights from the checkpoint")
+    elif args.policy is not None:
+        raise UserError("--policy applies to the learned mode only; drop it or drop --depth")
+    if args.depth_kind is not None and (args.depth is None or auto):
+        raise UserError("--depth-kind describes --depth FILE_OR_FOLDER maps; drop it")
+    if args.depth is not None and not auto and not Path(args.depth).exists():
+        raise UserError(f"--depth {args.depth}: no such file or folder")
+    if args.strength is not None and not (math.isfinite(args.strength) and args.strength >= 0):
+        raise UserError(f"--strength {args.strength}: give a number >= 0 (1 is the default)")
+    if args.focus_depth is not None and not 0.0 <= args.focus_depth <= 1.0:
+        raise UserError(f"--focus-depth {args.focus_depth}: give a disparity in [0,1] "
+                        "(1 = nearest, 0 = farthest)")
+    if not 1 <= args.quality <= 100:
+        raise UserError(f"--quality {args.quality}: give 1..100 (95 is the default)")
+    if args.focus is not None:
+        _parse_focus(args.focus)
+
+
+def _focus_value(args, disparity: np.ndarray, source: Path) -> float:
+    from bokeh_jax.depth_render import focus_at, nearest_region_focus
+
+    if args.focus_depth is not None:
+        return float(args.focus_depth)
+    if args.focus is None:
+        return nearest_region_focus(disparity)
+    h, w = disparity.shape
+    x, y, rel = _parse_focus(args.focus)
+    if rel:
+        x, y = x / 100.0 * (w - 1), y / 100.0 * (h - 1)
+    if not (0 <= x < w and 0 <= y < h):
+        raise UserError(f"{source}: --focus {args.focus} is outside the {w}x{h} photo; give "
+                        f"a pixel with 0 <= X < {w} and 0 <= Y < {h}, or use X%,Y%")
+    return focus_at(disparity, (round(x), round(y)))
+
+
+class _Renderer:
+    """Everything the loop needs to render one job (the mode chosen by the flags)."""
+
+    def __init__(self, args, kernels, learned):
+        self.args, self.kernels, self.learned = args, kernels, learned
+
+    def __call__(self, job: render_plan.Job) -> list[str]:
+        from bokeh_jax.depth_render import disparity_map, render_depth
+
+        args, notes = self.args, []
+        photo = read_photo(job.source)
+        if photo.alpha is not None and not keeps_alpha(job.output):
+            notes.append(f"{job.source}: alpha channel dropped ({job.output.suffix} holds "
+                         "none); use --format png to keep it")
+        want_w, want_d = "weights" in job.extras, "depth" in job.extras
+        if args.depth is None:
+            out = self.learned.render(photo.rgb, photo.alpha, with_weights=want_w,
+                                      with_depth=want_d)
+            bokeh, weights_rgb, disparity = out
+        else:
+            if job.depth is None:
+                disparity = self.learned.disparity(photo.rgb)
+            else:
+                disparity, stretched = disparity_map(read_depth(job.depth), photo.hw,
+                                                     args.depth_kind or "disparity")
+                if stretched:
+                    notes.append(f"{job.source}: depth map {job.depth.name} has another "
+                                 f"shape than the {photo.hw[1]}x{photo.hw[0]} photo; stretched "
+                                 "to fit (is it this photo's map, turned the same way?)")
+            focus = _focus_value(args, disparity, job.source)
+            strength = 1.0 if args.strength is None else args.strength
+            res = render_depth(photo.rgb, photo.alpha, disparity, focus, strength, self.kernels,
+                               with_weights=want_w, window=args.tile)
+            bokeh, weights_rgb = res[0], (res[1] if want_w else None)
+        write_photo(job.output, bokeh, photo, args.quality)
+        # Side pictures: fast PNG compression (level 6 would cost more than the render).
+        if want_w:
+            write_image(job.extras["weights"], weights_rgb, compress_level=1)
+        if want_d:
+            write_image(job.extras["depth"], viz.colorize(disparity, 0.0, 1.0),
+                        compress_level=1)
+        return notes
+
+
+def _load(args):
+    """(kernel sizes for depth mode, LearnedRenderer or None), model checks included."""
+    from bokeh_jax.convert import parse_kernels
+
+    kernels = parse_kernels(args.kernels or "25,45,75")
+    if args.tile <= 2 * (max(kernels) // 2):
+        raise UserError(f"--tile {args.tile}: must exceed the largest kernel ({max(kernels)}); "
+                        f"the default is {DEFAULT_WINDOW}")
+    if args.checkpoint is None:
+        return kernels, None
+    from bokeh_jax.learned_render import LearnedRenderer
+    from bokeh_jax.model_io import load_model
+
+    model = load_model(args.checkpoint)
+    if not model.has_depth_head and (args.depth == "auto" or args.save_depth):
+        flag = "--depth auto" if args.depth == "auto" else "--save-depth"
+        raise UserError(f"{args.checkpoint}: this checkpoint has no depth head (converted from "
+                        f"a bokeh model), so {flag} cannot work; use --depth FILE_OR_FOLDER "
+                        "or a checkpoint converted from MegaDepth weights")
+    if args.tile <= 2 * (max(model.kernel_sizes) // 2):
+        raise UserError(f"--tile {args.tile}: must exceed the checkpoint's largest kernel "
+                        f"({max(model.kernel_sizes)})")
+    return kernels, LearnedRenderer(model, args.policy or "paper", window=args.tile)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _check_args(args)
+    inputs, notes = render_plan.collect_inputs(args.inputs)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    if not inputs:
+        raise UserError("no photos to render: " + "; ".join(args.inputs))
+    out = Path(args.out)
+    as_file = render_plan.output_is_file(out, args.inputs, len(inputs))
+    depth = None if args.depth in (None, "auto") else Path(args.depth)
+    extras = [k for k, on in (("weights", args.save_weights), ("depth", args.save_depth)) if on]
+    jobs = render_plan.plan_jobs(inputs, out, as_file, fmt=args.format, depth=depth,
+                                 extras=extras, overwrite=args.overwrite)
+    if as_file and (jobs[0].error or jobs[0].skip):
+        raise UserError(jobs[0].error or jobs[0].skip)
+    kernels, learned = _load(args)
+
+    enable_compilation_cache()
+    import jax
+    from tqdm import tqdm
+
+    dev = jax.devices()[0]
+    kind = "" if dev.device_kind.lower() == dev.platform.lower() else f" ({dev.device_kind})"
+    mode = ("learned, policy " + (args.policy or "paper") if args.depth is None else
+            f"depth ({'auto' if depth is None else args.depth_kind or 'disparity'}), "
+            f"kernels {','.join(map(str, kernels))}")
+    print(f"rendering {len(jobs)} photo(s) on {dev.platform.upper()}{kind}; "
+          f"mode: {mode}", flush=True)
+    render = _Renderer(args, kernels, learned)
+    done = skipped = failed = 0
+    elapsed = []
+    for job in tqdm(jobs, desc="render", unit="photo", file=sys.stderr):
+        if job.error:
+            failed += 1
+            tqdm.write(f"error: {job.error}", file=sys.stderr)
+            continue
+        if job.skip:
+            skipped += 1
+            tqdm.write(f"skipped {job.source}: {job.skip}", file=sys.stderr)
+            continue
+        t0 = time.perf_counter()
+        try:
+            job_notes = render(job)
+        except UserError as e:
+            failed += 1
+            tqdm.write(f"error: {e}", file=sys.stderr)
+            continue
+        elapsed.append(time.perf_counter() - t0)
+        done += 1
+        for note in job_notes:
+            tqdm.write(f"note: {note}", file=sys.stderr)
+    mean = f"{np.mean(elapsed):.2f} s per image" if elapsed else "no image rendered"
+    first = " (the first includes compilation)" if len(elapsed) > 1 else ""
+    print(f"done {done}, skipped {skipped}, failed {failed}; {mean}{first}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

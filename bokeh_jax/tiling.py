@@ -1,0 +1,131 @@
+"""Rendering photos of any size: Eq. 1 on overlapping tiles, with alpha-aware blurs.
+
+Large-photo strategy: the blur stack is the only non-local step of the blend (the weights of
+Eq. 1 are per pixel), so a photo larger than ``window`` pixels along an axis is cut into
+windows of exactly ``window`` pixels that overlap by twice the halo (the largest kernel's
+radius, ``max(k) // 2``). Each window is blurred and blended on its own; only the pixels at
+least a halo away from a cut are kept. A kept pixel's blur then reads the same input pixels
+as on the whole photo, and at the photo's own edges the window's edge is the photo's edge,
+so the reflect-101 border matches too: the tiled result equals the untiled one (up to float
+summation order, ~1e-7). Every window of a large photo has the same shape, so one compiled
+program serves all tiles of all large photos; a photo that fits in one window (1024x1536
+does) is rendered whole. With the default 2048-pixel window an 8000x6000 photo takes 20
+windows and a few GiB of memory at most, for about 8% of repeated work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from bokeh_jax import ops, viz
+
+DEFAULT_WINDOW = 2048
+# Below this blurred alpha a pixel is (almost) fully transparent around: its colour is moot.
+_ALPHA_EPS = 1e-6
+
+
+def halo(kernel_sizes: Sequence[int]) -> int:
+    """Pixels of context a blurred pixel needs on each side: the largest kernel's radius."""
+    return max(kernel_sizes) // 2
+
+
+def windows(n: int, window: int, margin: int) -> list[tuple[int, int, int, int]]:
+    """Cuts an axis of ``n`` pixels into windows: (start, stop, keep_start, keep_stop).
+
+    Every window is ``min(n, window)`` long; the kept ranges tile [0, n) exactly, and each
+    kept pixel is at least ``margin`` pixels from its window's edges unless that edge is
+    the axis's own (0 or n).
+    """
+    if n <= window:
+        return [(0, n, 0, n)]
+    if window <= 2 * margin:
+        raise ValueError(f"window {window} must exceed twice the halo ({2 * margin})")
+    out, keep = [], 0
+    while keep < n:
+        start = min(max(0, keep - margin), n - window)
+        stop = start + window
+        keep_stop = n if stop == n else stop - margin
+        out.append((start, stop, keep, keep_stop))
+        keep = keep_stop
+    return out
+
+
+def apply_tiled(fn: Callable[..., Sequence[jax.Array]], arrays: Sequence[np.ndarray | None],
+                margin: int, window: int = DEFAULT_WINDOW) -> list[np.ndarray]:
+    """Runs ``fn`` on matching windows of ``arrays`` (first two axes H, W) and stitches.
+
+    ``fn(*windows)`` returns a sequence of arrays whose first two axes are the window's;
+    ``None`` entries of ``arrays`` are passed through as ``None``. Returns the full-size
+    outputs (numpy), built from each window's kept part (see :func:`windows`).
+    """
+    h, w = next(a for a in arrays if a is not None).shape[:2]
+    outs: list[np.ndarray] | None = None
+    for y0, y1, ky0, ky1 in windows(h, window, margin):
+        for x0, x1, kx0, kx1 in windows(w, window, margin):
+            parts = [None if a is None else a[y0:y1, x0:x1] for a in arrays]
+            results = [np.asarray(r) for r in fn(*parts)]
+            if outs is None:
+                outs = [np.empty((h, w, *r.shape[2:]), r.dtype) for r in results]
+            for full, r in zip(outs, results):
+                full[ky0:ky1, kx0:kx1] = r[ky0 - y0:ky1 - y0, kx0 - x0:kx1 - x0]
+    return outs
+
+
+def blend_photo(rgb: jax.Array, alpha: jax.Array | None, weights: jax.Array,
+                kernel_sizes: Sequence[int]) -> jax.Array:
+    """Eq. 1 on one (H,W,3) image in [0,1] with (H,W,K+1) weights; alpha-aware blurs.
+
+    With an alpha channel ((H,W) uint8 or float in [0,1]) the blurred copies are
+    alpha-weighted, G(a*I) / G(a): the colour under fully transparent pixels (often black)
+    must not bleed into the visible picture. The alpha itself is left to the caller (it is
+    written back unchanged).
+    """
+    rgb = jnp.asarray(rgb, jnp.float32)
+    if alpha is None:
+        stack = ops.blur_stack(rgb, kernel_sizes)
+    else:
+        alpha = jnp.asarray(alpha)
+        a = alpha.astype(jnp.float32)
+        a = a / 255.0 if jnp.issubdtype(alpha.dtype, jnp.integer) else a
+        both = ops.blur_stack(jnp.concatenate([rgb * a[..., None], a[..., None]], -1),
+                              kernel_sizes)
+        stack = both[..., :3] / jnp.maximum(both[..., 3:], _ALPHA_EPS)
+    return jnp.clip(ops.blend(rgb, stack, weights), 0.0, 1.0)
+
+
+def to_uint8(x: jax.Array) -> jax.Array:
+    """[0,1] float -> uint8, rounded half to even like :func:`bokeh_jax.viz.to_uint8`."""
+    return jnp.round(jnp.clip(x, 0.0, 1.0) * 255.0).astype(jnp.uint8)
+
+
+def weights_to_rgb(weights: jax.Array) -> jax.Array:
+    """jnp version of :func:`bokeh_jax.viz.weights_to_rgb` (same colours, same truncation)."""
+    colours = viz.WEIGHT_COLOURS[np.arange(weights.shape[-1]) % len(viz.WEIGHT_COLOURS)]
+    return jnp.clip(weights @ jnp.asarray(colours), 0, 255).astype(jnp.uint8)
+
+
+@partial(jax.jit, static_argnames=("kernel_sizes", "with_weights"))
+def _weights_tile(rgb, alpha, weights, *, kernel_sizes, with_weights):
+    bokeh = to_uint8(blend_photo(rgb, alpha, weights, kernel_sizes))
+    return (bokeh, weights_to_rgb(weights)) if with_weights else (bokeh,)
+
+
+def render_with_weights(rgb: np.ndarray, alpha: np.ndarray | None, weights: np.ndarray,
+                        kernel_sizes: Sequence[int], *, with_weights: bool = False,
+                        window: int = DEFAULT_WINDOW) -> list[np.ndarray]:
+    """Eq. 1 at full size from full-size weights, in tiles.
+
+    Args:
+      rgb: (H,W,3) float32 in [0,1]; alpha: (H,W) uint8 or None.
+      weights: (H,W,K+1) float32 blend weights (summing to 1 per pixel).
+    Returns:
+      [bokeh (H,W,3) uint8] and, if ``with_weights``, the (H,W,3) uint8 weight picture.
+    """
+    ks = tuple(int(k) for k in kernel_sizes)
+    fn = partial(_weights_tile, kernel_sizes=ks, with_weights=with_weights)
+    return apply_tiled(fn, [rgb, alpha, weights], halo(ks), window)
