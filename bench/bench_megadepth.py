@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -21,15 +19,9 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+from timing import machine_line, median_time  # noqa: E402
 
 
 def main() -> None:
@@ -59,17 +51,14 @@ def main() -> None:
     t = time.perf_counter()
     compiled = forward.lower(variables, xj).compile()
     compile_s = time.perf_counter() - t
-    compiled(variables, xj).block_until_ready()  # warm-up
     jax_s = median_time(lambda: compiled(variables, xj).block_until_ready(), args.repeats)
 
     xt = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
     with torch.inference_mode():
-        ref(xt)
         torch_s = median_time(lambda: ref(xt), args.repeats)
         diff = np.abs(ref(xt).permute(0, 2, 3, 1).numpy() - np.asarray(compiled(variables, xj)))
 
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, jax {jax.__version__} "
-          f"({jax.default_backend()}), torch {torch.__version__} ({args.threads} threads)")
+    print(machine_line(args.threads))
     print(f"MegaDepth forward {args.batch}x{args.height}x{args.width}, median of "
           f"{args.repeats}:")
     print(f"  jax   {jax_s * 1e3:8.0f} ms")

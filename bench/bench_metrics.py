@@ -11,7 +11,6 @@ scikit-image (PSNR, SSIM on uint8) and by the PyTorch LPIPS reference of tests/t
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -21,10 +20,12 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bokeh_jax import metrics  # noqa: E402
 from bokeh_jax.cli import enable_compilation_cache  # noqa: E402
 from bokeh_jax.lpips import load_lpips_params, packaged_weights  # noqa: E402
+from timing import median_time  # noqa: E402
 
 H, W = 1024, 1536
 
@@ -44,16 +45,6 @@ def _images(batch: int) -> tuple[np.ndarray, np.ndarray, str]:
         x, y = rng.random((H, W, 3), np.float32), rng.random((H, W, 3), np.float32)
         source = "random images"
     return np.stack([x] * batch), np.stack([y] * batch), source
-
-
-def _median_time(fn, repeats: int) -> float:
-    fn()  # warm-up (compiles)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -78,7 +69,7 @@ def main() -> None:
     print(f"{'metric':14s} {'ours s/img':>11s} {'ref s/img':>10s} {'ours/ref':>9s}  reference")
     totals = 0.0
     for name, fn in ours.items():
-        t = _median_time(fn, args.repeats) / n
+        t = median_time(fn, args.repeats) / n
         if name in ("psnr", "ssim", "lpips"):
             totals += t
         ref = refs.get(name)
@@ -86,7 +77,7 @@ def main() -> None:
             print(f"{name:14s} {t:11.3f} {'-':>10s} {'-':>9s}")
             continue
         ref_name, ref_fn = ref
-        r = _median_time(ref_fn, args.repeats) / n
+        r = median_time(ref_fn, args.repeats) / n
         print(f"{name:14s} {t:11.3f} {r:10.3f} {t / r:9.2f}  {ref_name}")
     print(f"psnr + ssim + lpips: {totals:.3f} s/image = {1 / totals:.2f} images/s")
 
