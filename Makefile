@@ -31,6 +31,7 @@ bench: install
 	$(PY) bench/bench_megadepth.py
 	$(PY) bench/bench_metrics.py
 	$(PY) bench/bench_data.py
+	$(PY) bench/bench_train.py
 
 clean:
 	rm -rf $(VENV) .cache runs
