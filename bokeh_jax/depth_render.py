@@ -70,8 +70,10 @@ def nearest_region_focus(disparity: np.ndarray, fraction: float = 0.1) -> float:
     In EBB!-like photos the camera focuses on the foreground subject, which is also the
     nearest large region; a median over the nearest tenth ignores stray near pixels.
     """
-    flat = np.sort(np.asarray(disparity, np.float32).ravel())
-    return float(np.median(flat[int(len(flat) * (1.0 - fraction)):]))
+    flat = np.asarray(disparity, np.float32).ravel()
+    k = int(len(flat) * (1.0 - fraction))
+    # The same set as the top of a full sort, found in linear time (48 MP photos).
+    return float(np.median(np.partition(flat, k)[k:]))
 
 
 @partial(jax.jit, static_argnames=("kernel_sizes",))

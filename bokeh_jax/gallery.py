@@ -1,11 +1,14 @@
-"""Gallery: depth-driven bokeh on real photos with real depth maps.
+"""Gallery: depth-driven bokeh on real photos with real depth maps (``make gallery``).
 
-    python -m bokeh_jax.gallery --out runs/gallery
+    python -m bokeh_jax.gallery --out runs/gallery [--strengths 0.5,1,2]
 
 Renders the Middlebury photo that scikit-image ships (``stereo_motorcycle``: ground-truth
-disparity, invalid pixels ``inf``) focused near, in the middle and far, and, when
-``../shared/data/pynet_samples`` exists, its EBB! photos with their depth maps. Writes every
-result and one contact sheet (input | depth | renders) to the output folder.
+disparity, invalid pixels ``inf``) focused near, in the middle and far, at several blur
+strengths, and, when ``../shared/data/pynet_samples`` exists, its EBB! photos with their depth
+maps (focus on the nearest large region, as ``python -m bokeh_jax.render`` does by default).
+Every render goes through the renderer's own path (:func:`bokeh_jax.depth_render.render_depth`).
+Writes each result, the weight pictures (white = sharp; blue, green, orange = stronger
+blurs) and one contact sheet to the output folder.
 """
 
 from __future__ import annotations
@@ -23,31 +26,74 @@ from bokeh_jax import samples, viz
 from bokeh_jax.cli import UserError, enable_compilation_cache, run_main
 from bokeh_jax.image_io import read_depth, read_image, write_image
 
+# Where to focus the Middlebury photo: percentiles of its disparity (95 = near objects).
 FOCUS_PERCENTILES = {"near": 95.0, "middle": 50.0, "far": 5.0}
 
 
-def _jobs(pynet: Path | None):
-    """(name, image, disparity-like map, focus choices) for every demo photo."""
-    image, disparity = samples.motorcycle()
-    yield "motorcycle", image, disparity, tuple(FOCUS_PERCENTILES)
-    if pynet is not None:
-        for name, photo, depth in samples.pynet_pairs(pynet):
-            # PyNET's maps are 8-bit, brighter = nearer: a disparity-like map.
-            yield name, read_image(photo), read_depth(depth), ("auto",)
+def _parse_strengths(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        values = ()
+    if not values or any(not np.isfinite(v) or v < 0 for v in values):
+        raise UserError(f"--strengths {text!r}: give numbers >= 0 separated by commas, "
+                        "e.g. 0.5,1,2")
+    return values
+
+
+def motorcycle_rows(out: Path, strengths: Sequence[float], kernels: Sequence[int]):
+    """Renders the Middlebury photo: focus near/middle/far x strengths. Yields sheet rows."""
+    from bokeh_jax.depth_render import disparity_map, render_depth
+
+    image, raw = samples.motorcycle()
+    disparity, _ = disparity_map(raw, image.shape[:2])
+    focus = {name: float(np.percentile(disparity, q)) for name, q in FOCUS_PERCENTILES.items()}
+    _, weights = render_depth(image, None, disparity, focus["middle"], 1.0, kernels,
+                              with_weights=True)
+    write_image(out / "motorcycle_weights_focus_middle.png", weights)
+    yield ([("input (Middlebury)", viz.to_uint8(image)),
+            ("disparity (bright = near)", viz.colorize(disparity, 0, 1)),
+            ("weights, focus middle, strength 1", weights)],
+           "white = sharp; blue, green, orange = growing blur")
+    for s in strengths:
+        row = []
+        for name, f in focus.items():
+            (bokeh,) = render_depth(image, None, disparity, f, s, kernels)
+            write_image(out / f"motorcycle_focus_{name}_strength_{s:g}.jpg", bokeh)
+            row.append((f"focus {name} ({f:.2f})", bokeh))
+        yield row, f"strength {s:g}"
+
+
+def pynet_rows(out: Path, root: Path, kernels: Sequence[int]):
+    """Renders the PyNET samples with their depth maps (default focus, strength 1)."""
+    from bokeh_jax.depth_render import disparity_map, nearest_region_focus, render_depth
+
+    for name, photo, depth in samples.pynet_pairs(root):
+        image = read_image(photo)
+        # PyNET's maps are 8-bit, half-size, brighter = nearer: a disparity-like map.
+        disparity, _ = disparity_map(read_depth(depth), image.shape[:2])
+        focus = nearest_region_focus(disparity)
+        bokeh, weights = render_depth(image, None, disparity, focus, 1.0, kernels,
+                                      with_weights=True)
+        write_image(out / f"{name}.jpg", bokeh)
+        yield ([("input", viz.to_uint8(image)), ("depth", viz.colorize(disparity, 0, 1)),
+                (f"bokeh (focus {focus:.2f})", bokeh), ("weights", weights)], name)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bokeh_jax.gallery", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bokeh_jax.gallery", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="runs/gallery", help="output folder")
     parser.add_argument("--pynet", default=str(samples.shared_data_dir() / "pynet_samples"),
                         help="folder of PyNET-Bokeh samples (images/, depth_maps/)")
-    parser.add_argument("--strength", type=float, default=1.0,
-                        help="blur growth with distance from the focus (see weights_from_depth)")
+    parser.add_argument("--strengths", default="0.5,1,2",
+                        help="blur strengths for the Middlebury photo (see weights_from_depth)")
     parser.add_argument("--kernels", default="25,45,75", help="Gaussian kernel sizes")
     args = parser.parse_args(argv)
     from bokeh_jax.convert import parse_kernels
 
     kernels = parse_kernels(args.kernels)
+    strengths = _parse_strengths(args.strengths)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a folder; choose another --out")
@@ -56,32 +102,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     enable_compilation_cache()
     import jax
 
-    from bokeh_jax.depth_render import (nearest_region_focus, render_from_disparity,
-                                        resize_map, to_disparity)
-
     print(f"rendering on {jax.devices()[0].platform.upper()}; kernels {kernels}, "
-          f"strength {args.strength}")
+          f"strengths {', '.join(f'{s:g}' for s in strengths)}")
     if pynet is None:
         print(f"(no PyNET samples at {args.pynet}: rendering the Middlebury photo only)")
-    jobs = list(_jobs(pynet))
-    rows, written, t0 = [], [], time.perf_counter()
-    for name, image, raw, focuses in tqdm(jobs, desc="gallery", unit="photo"):
-        disparity = to_disparity(resize_map(raw, image.shape[:2]))
-        row = [("input", viz.to_uint8(image)), ("disparity", viz.colorize(disparity, 0, 1))]
-        for focus_name in focuses:
-            if focus_name == "auto":
-                focus = nearest_region_focus(disparity)
-            else:
-                focus = float(np.percentile(disparity, FOCUS_PERCENTILES[focus_name]))
-            bokeh, _ = render_from_disparity(image, disparity, focus, args.strength, kernels)
-            suffix = "" if focus_name == "auto" else f"_focus_{focus_name}"
-            path = write_image(out / f"{name}{suffix}.jpg", np.asarray(bokeh))
-            written.append(path)
-            row.append((f"focus {focus_name} ({focus:.2f})", viz.to_uint8(np.asarray(bokeh))))
-        rows.append(row)
-    sheet = write_image(out / "contact_sheet.jpg", viz.contact_sheet(rows, tile_height=240))
-    elapsed = time.perf_counter() - t0
-    print(f"wrote {len(written)} renders and {sheet} ({elapsed:.1f} s)")
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    jobs = [motorcycle_rows(out, strengths, kernels)]
+    if pynet is not None:
+        jobs.append(pynet_rows(out, pynet, kernels))
+    total = 1 + len(strengths) + (len(list(samples.pynet_pairs(pynet))) if pynet else 0)
+    rows, captions = [], []
+    with tqdm(total=total, desc="gallery", unit="row") as bar:
+        for job in jobs:
+            for row, caption in job:
+                rows.append(row)
+                captions.append(caption)
+                bar.update()
+    sheet = write_image(out / "contact_sheet.jpg",
+                        viz.contact_sheet(rows, tile_height=240, captions=captions))
+    renders = 3 * len(strengths) + (total - 1 - len(strengths))
+    print(f"wrote {renders} renders and {sheet} ({time.perf_counter() - t0:.1f} s)")
     print(f"open {sheet.resolve()} to see them")
     return 0
 

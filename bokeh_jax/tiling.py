@@ -7,10 +7,11 @@ radius, ``max(k) // 2``). Each window is blurred and blended on its own; only th
 least a halo away from a cut are kept. A kept pixel's blur then reads the same input pixels
 as on the whole photo, and at the photo's own edges the window's edge is the photo's edge,
 so the reflect-101 border matches too: the tiled result equals the untiled one (up to float
-summation order, ~1e-7). Every window of a large photo has the same shape, so one compiled
-program serves all tiles of all large photos; a photo that fits in one window (1024x1536
-does) is rendered whole. With the default 2048-pixel window an 8000x6000 photo takes 20
-windows and a few GiB of memory at most, for about 8% of repeated work.
+summation order, ~1e-7). All windows of a photo have one shape (evened out over the photo
+and rounded to a multiple of 64, so one compiled program serves all its tiles and those of
+photos of the same size); a photo that fits in one window (1024x1536 does) is rendered
+whole. With the default 2048-pixel window an 8000x6000 photo takes 5x4 windows of
+1664x1600, about 12% of repeated work, and under 2 GiB of memory in all.
 """
 
 from __future__ import annotations
@@ -34,21 +35,36 @@ def halo(kernel_sizes: Sequence[int]) -> int:
     return max(kernel_sizes) // 2
 
 
+def window_size(n: int, window: int, margin: int) -> int:
+    """The window length used along an axis of ``n`` pixels (at most ``window``).
+
+    The fewest windows that fit, then evened out over the axis and rounded up to a multiple
+    of 64 (so photos of similar sizes share compiled programs): an 8000-pixel axis gets five
+    1664-pixel windows (4% repeated work) where fixed 2048-pixel windows would repeat 28%.
+    """
+    if n <= window:
+        return n
+    if window <= 2 * margin:
+        raise ValueError(f"window {window} must exceed twice the halo ({2 * margin})")
+    count = -(-(n - 2 * margin) // (window - 2 * margin))
+    size = -(-(n - 2 * margin) // count) + 2 * margin
+    return min(window, -(-size // 64) * 64)
+
+
 def windows(n: int, window: int, margin: int) -> list[tuple[int, int, int, int]]:
     """Cuts an axis of ``n`` pixels into windows: (start, stop, keep_start, keep_stop).
 
-    Every window is ``min(n, window)`` long; the kept ranges tile [0, n) exactly, and each
-    kept pixel is at least ``margin`` pixels from its window's edges unless that edge is
-    the axis's own (0 or n).
+    Every window has the length :func:`window_size` gives (at most ``window``); the kept
+    ranges tile [0, n) exactly, and each kept pixel is at least ``margin`` pixels from its
+    window's edges unless that edge is the axis's own (0 or n).
     """
-    if n <= window:
+    size = window_size(n, window, margin)
+    if size == n:
         return [(0, n, 0, n)]
-    if window <= 2 * margin:
-        raise ValueError(f"window {window} must exceed twice the halo ({2 * margin})")
     out, keep = [], 0
     while keep < n:
-        start = min(max(0, keep - margin), n - window)
-        stop = start + window
+        start = min(max(0, keep - margin), n - size)
+        stop = start + size
         keep_stop = n if stop == n else stop - margin
         out.append((start, stop, keep, keep_stop))
         keep = keep_stop

@@ -56,12 +56,15 @@ def _cli(argv, capsys) -> tuple[int, str, str]:
 
 
 @pytest.mark.parametrize("n,window,margin", [(1, 8, 3), (7, 7, 3), (50, 9, 4), (50, 20, 4),
-                                             (101, 33, 16), (6000, 2048, 37)])
+                                             (101, 33, 16), (200, 70, 4), (6000, 2048, 37),
+                                             (8000, 2048, 37)])
 def test_windows_cover_once_with_margins(n, window, margin):
     wins = tiling.windows(n, window, margin)
     assert wins[0][2] == 0 and wins[-1][3] == n
+    size = wins[0][1] - wins[0][0]
+    assert size == n if n <= window else 2 * margin < size <= window
     for (s, e, ks, ke), nxt in zip(wins, wins[1:] + [None]):
-        assert e - s == min(n, window) and 0 <= s <= ks < ke <= e <= n
+        assert e - s == size and 0 <= s <= ks < ke <= e <= n
         assert s == 0 or ks - s >= margin  # a halo of real pixels before the kept part
         assert e == n or e - ke >= margin  # ... and after it
         if nxt is not None:
