@@ -40,7 +40,7 @@ from bokeh_jax.image_io import keeps_alpha, read_depth, read_photo, write_image,
 from bokeh_jax.tiling import DEFAULT_WINDOW
 
 
-def _parser() -> argparse.ArgumentParser:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bokeh_jax.render",
                                 description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -96,7 +96,7 @@ def _parse_focus(text: str) -> tuple[float, float, bool]:
     return x, y, rel
 
 
-def _check_args(args) -> None:
+def check_args(args) -> None:
     """Flag combinations, checked before anything is loaded."""
     auto = args.depth == "auto"
     if args.depth is None and args.checkpoint is None:
@@ -145,8 +145,9 @@ def _focus_value(args, disparity: np.ndarray, source: Path) -> float:
     return focus_at(disparity, (round(x), round(y)))
 
 
-class _Renderer:
-    """Everything the loop needs to render one job (the mode chosen by the flags)."""
+class JobRenderer:
+    """Renders one :class:`~bokeh_jax.render_plan.Job` as the flags say (the CLI's per-photo
+    work: read, depth map or network, focus, render, write); returns notes for the user."""
 
     def __init__(self, args, kernels, learned):
         self.args, self.kernels, self.learned = args, kernels, learned
@@ -189,7 +190,7 @@ class _Renderer:
         return notes
 
 
-def _load(args):
+def load(args):
     """(kernel sizes for depth mode, LearnedRenderer or None), model checks included."""
     from bokeh_jax.convert import parse_kernels
 
@@ -215,8 +216,8 @@ def _load(args):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    _check_args(args)
+    args = parser().parse_args(argv)
+    check_args(args)
     inputs, notes = render_plan.collect_inputs(args.inputs)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
@@ -230,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  extras=extras, overwrite=args.overwrite)
     if as_file and (jobs[0].error or jobs[0].skip):
         raise UserError(jobs[0].error or jobs[0].skip)
-    kernels, learned = _load(args)
+    kernels, learned = load(args)
 
     enable_compilation_cache()
     import jax
@@ -243,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"kernels {','.join(map(str, kernels))}")
     print(f"rendering {len(jobs)} photo(s) on {dev.platform.upper()}{kind}; "
           f"mode: {mode}", flush=True)
-    render = _Renderer(args, kernels, learned)
+    render = JobRenderer(args, kernels, learned)
     done = skipped = failed = 0
     elapsed = []
     for job in tqdm(jobs, desc="render", unit="photo", file=sys.stderr):
