@@ -34,8 +34,8 @@ def main() -> None:
     args = parser.parse_args()
 
     import torch
-
     import torch_megadepth as tm
+
     from bokeh_jax.convert import convert_state_dict, unwrap_state_dict
     from bokeh_jax.models import MegaDepth
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import jax
@@ -22,10 +21,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from timing import median_time  # noqa: E402
+
 from bokeh_jax import metrics  # noqa: E402
 from bokeh_jax.cli import enable_compilation_cache  # noqa: E402
 from bokeh_jax.lpips import load_lpips_params, packaged_weights  # noqa: E402
-from timing import median_time  # noqa: E402
 
 H, W = 1024, 1536
 

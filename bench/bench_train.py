@@ -31,8 +31,8 @@ def torch_step_fn(batch: int, h: int, w: int):
     """A PyTorch train step of the paper's model, written plainly (the reference)."""
     import torch
     import torch.nn.functional as F
-
     import torch_megadepth as tm
+
     from bokeh_jax.ops import gaussian_kernel
 
     model = tm.megadepth(out_channels=len(KERNELS) + 1).train()
@@ -66,10 +66,10 @@ def torch_step_fn(batch: int, h: int, w: int):
 
 
 def jax_step_fn(batch: int, h: int, w: int):
-    from configs import common
     from bokeh_jax.train import state as state_lib
     from bokeh_jax.train.step import make_train_step
     from bokeh_jax.train.trainer import phase_config
+    from configs import common
 
     config = common.get_config()
     config.phase1.update(resolution=(h, w), global_batch_size=batch, lr_start=1e-4,

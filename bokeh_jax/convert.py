@@ -88,7 +88,7 @@ def _inception_entries(path: tuple[str, ...], key: str, cin: int, cfg) -> list[E
 def _level_entries(level: int, path: tuple[str, ...], key: str) -> list[Entry]:
     # A level is Sequential(LambdaMap(A, B), LambdaReduce): A at `key.0.0`, B at `key.0.1`.
     out = []
-    for j, (prefix, branch) in enumerate(zip("ab", LEVELS[level])):
+    for j, (prefix, branch) in enumerate(zip("ab", LEVELS[level], strict=True)):
         for idx, op in enumerate(branch):
             sub_path, sub_key = (*path, f"{prefix}{idx}"), f"{key}.0.{j}.{idx}"
             if isinstance(op, tuple) and op[0] == "level":
@@ -171,7 +171,7 @@ def convert_state_dict(state: Mapping[str, np.ndarray], head: str = "depth_head"
     """
     table = key_table(head, detect_head(state))
     counters = {f"{k}.num_batches_tracked" for k in bn_keys(table)}
-    expected = {s: shape for e in table for s, shape in zip(e.sources, e.shapes)}
+    expected = {s: shape for e in table for s, shape in zip(e.sources, e.shapes, strict=True)}
     unknown = sorted(k for k in state if k not in expected and k not in counters)
     missing = sorted(k for k in expected if k not in state)
     wrong = sorted(f"{k} {tuple(state[k].shape)} (expected {expected[k]})"

@@ -136,7 +136,7 @@ class Level(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         out = 0.0
-        for prefix, branch in zip("ab", LEVELS[self.level]):
+        for prefix, branch in zip("ab", LEVELS[self.level], strict=True):
             y = x
             for idx, op in enumerate(branch):
                 if op in ("maxpool", "avgpool"):

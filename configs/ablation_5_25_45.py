@@ -1,6 +1,7 @@
 """The paper's kernels-5/25/45 ablation, all three phases.
 
-    python train.py --config ablation_5_25_45 --workdir runs/ablation_5_25_45 --config.init_checkpoint=megadepth.pth
+    python train.py --config ablation_5_25_45 --workdir runs/ablation_5_25_45 \\
+        --config.init_checkpoint=megadepth.pth
 """
 
 from configs import common

@@ -13,8 +13,8 @@ import jax
 import numpy as np
 import pytest
 import torch
-
 import torch_megadepth as tm
+
 from bokeh_jax import load_model
 from bokeh_jax.cli import run_main
 from bokeh_jax.convert import ConversionError, convert_state_dict, main, unwrap_state_dict

@@ -11,8 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
-
 import torch_megadepth as tm
+
 from bokeh_jax.convert import convert_state_dict, unwrap_state_dict
 from bokeh_jax.models import BokehNet, MegaDepth
 

@@ -105,7 +105,7 @@ def test_resume_after_interrupt_equals_uninterrupted_run(data_dir, tmp_path, mon
     train_and_evaluate(config, tmp_path / "resumed")
 
     for a, b in zip(_params(tmp_path / "straight" / "phase1" / "final"),
-                    _params(tmp_path / "resumed" / "phase1" / "final")):
+                    _params(tmp_path / "resumed" / "phase1" / "final"), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
     log = [json.loads(line) for line in
            (tmp_path / "straight" / "phase1" / "metrics.jsonl").read_text().splitlines()]

@@ -226,7 +226,7 @@ def _ground_layers(rng, hc, wc, y_h, y_w, y_sub, z_f, r_inf, r_max) -> list[Laye
     layers = []
     starts = np.flatnonzero(np.r_[True, band_id[1:] != band_id[:-1]])
     ends = np.r_[starts[1:], len(rows)]
-    for i, (a, b) in enumerate(zip(starts, ends)):
+    for i, (a, b) in enumerate(zip(starts, ends, strict=True)):
         r_band = float(radius[(a + b) // 2])
         r_next = float(radius[(starts[i + 1] + ends[i + 1]) // 2]) if i + 1 < len(starts) else 0.
         # Extend under the next nearer band by both blur radii, so that band's soft top

@@ -74,7 +74,7 @@ def parse_config_name(name: str) -> dict[str, int] | None:
     if not m:
         return None
     keys = ("height", "width", "num_train", "num_val", "seed")
-    return dict(zip(keys, map(int, m.groups())))
+    return dict(zip(keys, map(int, m.groups()), strict=True))
 
 
 DEFAULT_CONFIG = _new_config()

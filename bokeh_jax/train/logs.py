@@ -76,7 +76,7 @@ def plot_curves(jsonl: str | Path, png: str | Path, title: str = "") -> Path | N
         steps = sorted(train)
         axes[0].plot(steps, [train[s]["loss"] for s in steps], lw=1)
         axes[0].set_title("training loss")
-    for ax, key in zip(axes[1:], ("psnr", "ssim")):
+    for ax, key in zip(axes[1:], ("psnr", "ssim"), strict=True):
         steps = sorted(s for s in val if key in val[s])
         if steps:
             ax.plot(steps, [val[s][key] for s in steps], marker="o", ms=3)
