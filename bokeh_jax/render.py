@@ -180,13 +180,17 @@ class JobRenderer:
             res = render_depth(photo.rgb, photo.alpha, disparity, focus, strength, self.kernels,
                                with_weights=want_w, window=args.tile)
             bokeh, weights_rgb = res[0], (res[1] if want_w else None)
-        write_photo(job.output, bokeh, photo, args.quality)
-        # Side pictures: fast PNG compression (level 6 would cost more than the render).
-        if want_w:
-            write_image(job.extras["weights"], weights_rgb, compress_level=1)
-        if want_d:
-            write_image(job.extras["depth"], viz.colorize(disparity, 0.0, 1.0),
-                        compress_level=1)
+        try:
+            write_photo(job.output, bokeh, photo, args.quality)
+            # Side pictures: fast PNG compression (level 6 would cost more than the render).
+            if want_w:
+                write_image(job.extras["weights"], weights_rgb, compress_level=1)
+            if want_d:
+                write_image(job.extras["depth"], viz.colorize(disparity, 0.0, 1.0),
+                            compress_level=1)
+        except OSError as e:
+            raise UserError(f"{job.source}: cannot write its result in {job.output.parent} "
+                            f"({e.strerror or e}); check the folder and free space") from None
         return notes
 
 
@@ -261,14 +265,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             job_notes = render(job)
         except UserError as e:
             failed += 1
-            tqdm.write(f"error: {e}", file=sys.stderr)
+            msg = "; ".join(line.strip() for line in str(e).splitlines() if line.strip())
+            tqdm.write(f"error: {msg}", file=sys.stderr)
             continue
         elapsed.append(time.perf_counter() - t0)
         done += 1
         for note in job_notes:
             tqdm.write(f"note: {note}", file=sys.stderr)
     mean = f"{np.mean(elapsed):.2f} s per image" if elapsed else "no image rendered"
-    first = " (the first includes compilation)" if len(elapsed) > 1 else ""
+    first = " (the first of each size includes compilation)" if len(elapsed) > 1 else ""
     print(f"done {done}, skipped {skipped}, failed {failed}; {mean}{first}")
     return 1 if failed else 0
 

@@ -63,7 +63,7 @@ def test_windows_cover_once_with_margins(n, window, margin):
     assert wins[0][2] == 0 and wins[-1][3] == n
     size = wins[0][1] - wins[0][0]
     assert size == n if n <= window else 2 * margin < size <= window
-    for (s, e, ks, ke), nxt in zip(wins, wins[1:] + [None]):
+    for (s, e, ks, ke), nxt in zip(wins, [*wins[1:], None], strict=True):
         assert e - s == size and 0 <= s <= ks < ke <= e <= n
         assert s == 0 or ks - s >= margin  # a halo of real pixels before the kept part
         assert e == n or e - ke >= margin  # ... and after it
@@ -314,6 +314,15 @@ def test_overwrite_protection(shots, tmp_path, capsys):
     code, _, stderr = _cli([src, "-o", src, "--depth", depth, "--overwrite"], capsys)
     assert code == 2 and "would replace the input" in stderr
     assert src.read_bytes() == before
+
+
+def test_unwritable_output_fails_that_photo(shots, tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("a file where a folder should be")
+    code, stdout, stderr = _cli([shots["batch"] / "a.png", "-o", blocker / "out.png",
+                                 "--depth", shots["maps"] / "a.png", "--kernels", "5,9"], capsys)
+    assert code == 1 and "failed 1" in stdout
+    assert "error: " in stderr and "cannot write its result" in stderr
 
 
 @pytest.mark.parametrize("argv,fragment", [
