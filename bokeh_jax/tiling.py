@@ -87,7 +87,7 @@ def apply_tiled(fn: Callable[..., Sequence[jax.Array]], arrays: Sequence[np.ndar
             results = [np.asarray(r) for r in fn(*parts)]
             if outs is None:
                 outs = [np.empty((h, w, *r.shape[2:]), r.dtype) for r in results]
-            for full, r in zip(outs, results):
+            for full, r in zip(outs, results, strict=True):
                 full[ky0:ky1, kx0:kx1] = r[ky0 - y0:ky1 - y0, kx0 - x0:kx1 - x0]
     return outs
 
