@@ -186,15 +186,15 @@ def test_blend_of_blur_stack_matches_opencv_and_differentiates():
 
 KS = (25, 45, 75)
 SIGMAS = np.array([0.0, 4.1, 7.1, 11.6])  # sigma_0 = 0, then OpenCV's rule
-TAU = 0.5 * 11.6 / 3                      # half the mean spacing of the sigmas
+TAU = 0.35 * 3.0                         # 0.35 x the smallest level gap (7.1 - 4.1)
 
 
 def test_weights_at_the_focus_by_hand():
     w = np.asarray(ops.weights_from_depth(jnp.full((2, 3), 0.4), 0.4, 1.0, KS))
-    # c = 0: logits -sigma_i^2 / (2 tau^2) = 0, -2.2487, -6.7433, -18.000
+    # c = 0: logits -sigma_i^2 / (2 tau^2) = 0, -7.624, -22.86, -61.02 (tau = 1.05)
     logits = [0.0, -4.1**2 / (2 * TAU**2), -7.1**2 / (2 * TAU**2), -11.6**2 / (2 * TAU**2)]
     want = np.exp(logits) / np.sum(np.exp(logits))
-    assert want[0] == pytest.approx(0.9036, abs=1e-4)
+    assert want[0] == pytest.approx(0.99951, abs=1e-5)  # the focus plane stays sharp
     np.testing.assert_allclose(w, np.broadcast_to(want, (2, 3, 4)), rtol=1e-5)
 
 
