@@ -32,6 +32,7 @@ bench: install
 	$(PY) bench/bench_metrics.py
 	$(PY) bench/bench_data.py
 	$(PY) bench/bench_train.py
+	$(PY) bench/bench_render.py
 
 clean:
 	rm -rf $(VENV) .cache runs
