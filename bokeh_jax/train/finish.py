@@ -17,7 +17,7 @@ def evaluate_at_end(config: ml_collections.ConfigDict, workdir: Path, best: Path
     ``WORKDIR/eval``; prints whether the model beats every baseline on PSNR and SSIM."""
     from bokeh_jax import load_model
     from bokeh_jax.data import pipeline
-    from bokeh_jax.evaluation import evaluate
+    from bokeh_jax.evaluation import evaluate, format_table
     from bokeh_jax.train.trainer import _dataset
 
     dataset = _dataset(config)
@@ -25,6 +25,7 @@ def evaluate_at_end(config: ml_collections.ConfigDict, workdir: Path, best: Path
     summary = evaluate(load_model(best), examples, policy=config.val_policy, lpips=True,
                        baselines=True, num_visuals=4, out_dir=workdir / "eval",
                        dataset=config.dataset, split=config.val_split, checkpoint=str(best))
+    print(format_table(summary))
     rows = {r["name"]: r for r in summary["rows"]}
     model = rows.pop("model")
     beaten = [name for name, r in rows.items()
