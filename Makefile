@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Transparent huge pages for malloc: XLA allocates fresh buffers on every call and page
+# faults are a large part of its CPU time (see README, Benchmarks). Ignored where unsupported.
+export GLIBC_TUNABLES ?= glibc.malloc.hugetlb=1
 
 .PHONY: install test demo bench gallery clean
 
