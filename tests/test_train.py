@@ -118,7 +118,8 @@ def test_resume_after_interrupt_equals_uninterrupted_run(data_dir, tmp_path, mon
                           .read_text())
         assert meta["kind"] == "trained" and meta["kernel_sizes"] == [5, 9]
     assert (tmp_path / "straight" / "phase1" / "curves.png").is_file()
-    assert list((tmp_path / "straight" / "phase1" / "tensorboard").glob("events.out.*"))
+    events = list((tmp_path / "straight" / "phase1" / "tensorboard").glob("events.out.*"))
+    assert events and b"input_render_target_weights" in events[0].read_bytes()
     # Running a finished phase again does nothing.
     assert train_and_evaluate(config, tmp_path / "straight").name == "best"
 
@@ -215,3 +216,35 @@ def test_pmap_step_on_two_devices_equals_single_device_step():
                                                                     cache=cache)],
                           capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 0 and "OK" in proc.stdout, proc.stdout + proc.stderr[-3000:]
+
+
+def test_phase1_starts_from_a_pth_or_a_converted_folder(data_dir, tmp_path):
+    """The .pth is converted on the fly; a converted folder must match the kernels."""
+    import torch
+
+    import torch_megadepth as tm
+    from bokeh_jax.convert import convert_state_dict, main, unwrap_state_dict
+    from bokeh_jax.train import state as state_lib
+
+    torch.manual_seed(0)
+    sd = tm.release_state_dict(tm.randomize_bn(tm.megadepth()))
+    pth = tmp_path / "megadepth.pth"
+    torch.save(sd, pth)
+    config = tiny_config(data_dir)
+    config.head_init = "random"
+    config.init_checkpoint = str(pth)
+    pc = phase_config(config, 1)
+    variables, meta, origin = trainer.initial_variables(pc, tmp_path, 1,
+                                                        state_lib.make_model(pc))
+    want = convert_state_dict(unwrap_state_dict(sd))
+    np.testing.assert_array_equal(variables["params"]["trunk"]["conv0"]["kernel"],
+                                  want["params"]["trunk"]["conv0"]["kernel"])
+    assert variables["params"]["weight_head"]["kernel"].shape == (3, 3, 64, 3)
+    assert meta["head_init"] == "random" and str(pth) in origin
+
+    converted = tmp_path / "converted"
+    assert main([str(pth), str(converted), "--head-init", "random", "--kernels", "25,45,75"]) == 0
+    config.init_checkpoint = str(converted)
+    with pytest.raises(UserError, match="--kernels 5,9"):
+        trainer.initial_variables(phase_config(config, 1), tmp_path, 1,
+                                  state_lib.make_model(pc))

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import jax
 import ml_collections
+import numpy as np
 from flax import jax_utils
 from tqdm import tqdm
 
@@ -37,6 +38,7 @@ from bokeh_jax.train.logs import RunLog, plot_curves
 from bokeh_jax.train.step import make_train_step
 
 AXIS = "devices"
+VAL_IMAGES_LOGGED = 2  # validation renders written to TensorBoard at each evaluation
 PHASE_KEYS = ("resolution", "loss", "lr_start", "lr_end", "warmup_steps", "num_steps",
               "global_batch_size", "eval_every", "checkpoint_every")
 
@@ -184,7 +186,9 @@ def _export(path: Path, variables: dict, config, carried: dict, extra: dict) -> 
     model_io.save_checkpoint(path, variables, meta, force=True)
 
 
-def _validate(model, variables, config, examples) -> dict:
+def _validate(model, variables, config, examples, log: RunLog, step: int) -> dict:
+    """Validation PSNR/SSIM (eval.py's protocol), plus a few renders for TensorBoard."""
+    from bokeh_jax import viz
     from bokeh_jax.evaluation import evaluate
 
     bokeh_model = model_io.BokehModel(model, variables,
@@ -192,6 +196,13 @@ def _validate(model, variables, config, examples) -> dict:
     summary = evaluate(bokeh_model, examples, policy=config.val_policy, lpips=False,
                        baselines=False, progress=False,
                        max_images=config.val_images or None)
+    for i in range(min(VAL_IMAGES_LOGGED, len(examples))):
+        ex = examples[i]
+        out = bokeh_model.render(ex["original"], policy=config.val_policy, return_aux=True)
+        strip = np.concatenate([viz.to_uint8(ex["original"]), viz.to_uint8(out.bokeh),
+                                viz.to_uint8(ex["bokeh"]),
+                                viz.weights_to_rgb(np.asarray(out.weights))], axis=1)
+        log.images(step, {f"input_render_target_weights/{i}": strip})
     row = summary["rows"][0]
     return {"psnr": row["psnr"], "ssim": row["ssim"]}
 
@@ -285,7 +296,8 @@ def train_phase(config: ml_collections.ConfigDict, workdir: Path) -> Path:
                     log.write("train", step, means | {"lr": lr, "images_per_s": rate or 0.0})
                     window, window_steps = {}, 0
                 if step % config.eval_every == 0 or step == config.num_steps:
-                    val = _validate(model, unreplicated_variables(), config, val_examples)
+                    val = _validate(model, unreplicated_variables(), config, val_examples,
+                                    log, step)
                     log.write("val", step, val)
                     if progress["best"] is None or val[metric] > progress["best"]:
                         progress.update(best=val[metric], best_step=step)
