@@ -221,8 +221,8 @@ def test_pmap_step_on_two_devices_equals_single_device_step():
 def test_phase1_starts_from_a_pth_or_a_converted_folder(data_dir, tmp_path):
     """The .pth is converted on the fly; a converted folder must match the kernels."""
     import torch
-
     import torch_megadepth as tm
+
     from bokeh_jax.convert import convert_state_dict, main, unwrap_state_dict
     from bokeh_jax.train import state as state_lib
 
