@@ -17,7 +17,6 @@ import dataclasses
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -25,6 +24,7 @@ from PIL import Image
 
 from bokeh_jax.cli import UserError
 from bokeh_jax.data import catalog
+from bokeh_jax.data.builder_base import LocalBuilder
 
 NAME = catalog.EBB
 SPLITS = ("train", "val294")
@@ -132,14 +132,9 @@ def scan(manual_dir: str | Path, *, skip_bad: bool = False, progress: bool = Tru
     return ScanResult(pairs, bad)
 
 
-class Ebb(tfds.core.GeneratorBasedBuilder):
+class Ebb(LocalBuilder):
     """EBB! pairs (all-in-focus / f1.8 bokeh JPEGs) from a local folder."""
 
-    VERSION = tfds.core.Version(catalog.VERSION)
-    RELEASE_NOTES: ClassVar[dict[str, str]] = {"1.0.0": "Initial release."}
-    # No checksums file to look for. (TFDS's own lookup also imports importlib_resources,
-    # which TFDS 4.9.10 does not install, for any builder defined inside a package.)
-    code_path = None
     MANUAL_DOWNLOAD_INSTRUCTIONS = f"Pass the folder holding {LAYOUT} as --manual_dir."
 
     def __init__(self, *, skip_bad: bool = False, progress: bool = True,
@@ -153,14 +148,6 @@ class Ebb(tfds.core.GeneratorBasedBuilder):
         self._progress = progress
         self.scan_result = scan_result
         super().__init__(**kwargs)
-
-    # TFDS prints "Downloading and preparing dataset Unknown size ..." before and a
-    # "downloaded" line after; nothing is downloaded here and prepare.py says what it did.
-    def _log_download_bytes(self) -> None:
-        pass
-
-    def _log_download_done(self) -> None:
-        pass
 
     def _info(self) -> tfds.core.DatasetInfo:
         return tfds.core.DatasetInfo(

@@ -22,6 +22,7 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 from bokeh_jax.data import catalog, synthetic
+from bokeh_jax.data.builder_base import LocalBuilder
 
 NAME = catalog.SYNTHETIC
 SPLITS = ("train", "validation")
@@ -96,14 +97,9 @@ def _encode_example(args: tuple[int, str, int, int, int]) -> tuple[int, dict]:
                    "depth": ex["depth"], "focus_depth": np.float32(ex["focus_depth"])}
 
 
-class SyntheticBokeh(tfds.core.GeneratorBasedBuilder):
+class SyntheticBokeh(LocalBuilder):
     """Synthetic all-in-focus / bokeh pairs with depth (see ``bokeh_jax.data.synthetic``)."""
 
-    VERSION = tfds.core.Version(catalog.VERSION)
-    RELEASE_NOTES: ClassVar[dict[str, str]] = {"1.0.0": "Initial release."}
-    # No checksums file to look for. (TFDS's own lookup also imports importlib_resources,
-    # which TFDS 4.9.10 does not install, for any builder defined inside a package.)
-    code_path = None
     BUILDER_CONFIGS: ClassVar[list[SyntheticBokehConfig]] = [DEFAULT_CONFIG]
 
     def __init__(self, *, workers: int = 1, **kwargs):
@@ -111,14 +107,6 @@ class SyntheticBokeh(tfds.core.GeneratorBasedBuilder):
         self._workers = max(1, int(workers))
         self._pool: concurrent.futures.Executor | None = None
         super().__init__(**kwargs)
-
-    # TFDS prints "Downloading and preparing dataset Unknown size ..." before and a
-    # "downloaded" line after; nothing is downloaded here and prepare.py says what it did.
-    def _log_download_bytes(self) -> None:
-        pass
-
-    def _log_download_done(self) -> None:
-        pass
 
     def _info(self) -> tfds.core.DatasetInfo:
         cfg = self.builder_config
