@@ -36,8 +36,9 @@ def _resolve_config_arg(argv: list[str]) -> list[str]:
             elif not Path(name).is_file():
                 known = sorted(p.stem for p in (REPO / "configs").glob("*.py")
                                if p.stem not in ("__init__", "common"))
-                sys.exit(f"error: --config {name!r}: no such config; choose one of "
-                         f"{', '.join(known)} or give a path to a config file")
+                print(f"error: --config {name!r}: no such config; choose one of "
+                      f"{', '.join(known)} or give a path to a config file", file=sys.stderr)
+                sys.exit(2)
             arg = f"--config={value}"
         out.append(arg)
         i += 1
@@ -48,6 +49,19 @@ config_flags.DEFINE_config_file("config", None, "Training configuration (configs
                                 lock_config=True)
 flags.DEFINE_string("workdir", None, "Folder of the run (checkpoints, logs, results).")
 flags.mark_flags_as_required(["config", "workdir"])
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+    """absl's parser, with its errors as one line and exit code 2 (no usage dump)."""
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as e:
+        message = f"error: {e}"
+    except (AttributeError, KeyError) as e:  # ml_collections: an override of a missing field
+        message = (f"error: the config has no field {str(e).strip(chr(34))}; every field is "
+                   "listed in configs/common.py")
+    print(message, file=sys.stderr)
+    sys.exit(2)
 
 
 def main(argv):
@@ -63,4 +77,4 @@ def main(argv):
 
 if __name__ == "__main__":
     sys.path.insert(0, str(REPO))  # configs/ import configs.common
-    app.run(main, argv=_resolve_config_arg(sys.argv))
+    app.run(main, argv=_resolve_config_arg(sys.argv), flags_parser=_parse_flags)

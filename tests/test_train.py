@@ -154,12 +154,17 @@ def test_phase_chaining_and_config_errors(data_dir, tmp_path):
         train_and_evaluate(config, tmp_path / "x")
 
 
-def test_train_py_rejects_unknown_config_in_one_line(tmp_path):
-    proc = subprocess.run([sys.executable, "train.py", "--config", "nope", "--workdir",
-                           str(tmp_path)], cwd=REPO, capture_output=True, text=True)
-    assert proc.returncode != 0
-    assert proc.stderr.strip().splitlines() == [
-        proc.stderr.strip().splitlines()[0]] and "phase1" in proc.stderr
+@pytest.mark.parametrize("args, expected", [
+    (["--config", "nope"], "choose one of ablation_1kernel"),
+    (["--config", "demo", "--config.nofield=3"], "no field 'nofield'"),
+    (["--config", "demo", "--config.phase1.num_steps=abc"], "num_steps=abc"),
+])
+def test_train_py_bad_flags_give_one_line(tmp_path, args, expected):
+    proc = subprocess.run([sys.executable, "train.py", *args, "--workdir", str(tmp_path)],
+                          cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], lines
 
 
 PMAP_SCRIPT = textwrap.dedent("""
