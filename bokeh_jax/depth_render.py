@@ -76,15 +76,6 @@ def nearest_region_focus(disparity: np.ndarray, fraction: float = 0.1) -> float:
     return float(np.median(np.partition(flat, k)[k:]))
 
 
-@partial(jax.jit, static_argnames=("kernel_sizes",))
-def render_from_disparity(image: jax.Array, disparity: jax.Array, focus: jax.Array,
-                          strength: float, kernel_sizes: Sequence[int] = (25, 45, 75)):
-    """(H,W,3) image in [0,1] and (H,W) disparity -> (bokeh (H,W,3), weights (H,W,K+1))."""
-    weights = ops.weights_from_depth(disparity, focus, strength, kernel_sizes)
-    stack = ops.blur_stack(image, kernel_sizes)
-    return jnp.clip(ops.blend(image, stack, weights), 0.0, 1.0), weights
-
-
 def disparity_map(raw: np.ndarray, hw: tuple[int, int], kind: str = "disparity"
                   ) -> tuple[np.ndarray, bool]:
     """A raw depth/disparity map -> ((H,W) disparity in [0,1] at the photo's size, stretched).
