@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from functools import partial
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 from scipy import ndimage
