@@ -28,26 +28,17 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bokeh_jax import evaluation, load_model, model_io  # noqa: E402
+from bokeh_jax import evaluation, load_model  # noqa: E402
 from bokeh_jax.model_io import BokehModel  # noqa: E402
 from bokeh_jax.models import BokehNet  # noqa: E402
+from bokeh_jax.train.state import init_variables  # noqa: E402
 
 SAMPLES = REPO.parent / "shared" / "data" / "ebb_samples"
 
 
 def random_model(kernels=(25, 45, 75), resolution=(384, 576)) -> BokehModel:
     module = BokehNet(kernel_sizes=kernels)
-    rng = np.random.default_rng(0)
-
-    def fill(path, leaf):
-        name = jax.tree_util.keystr(path)
-        if "kernel" in name:
-            return rng.normal(0, np.sqrt(2 / np.prod(leaf.shape[:-1])), leaf.shape)
-        return np.ones(leaf.shape) if "var" in name or "scale" in name else np.zeros(leaf.shape)
-
-    variables = jax.tree_util.tree_map_with_path(
-        lambda p, x: jax.numpy.asarray(fill(p, x), jax.numpy.float32),
-        model_io.abstract_variables(module))
+    variables = jax.tree.map(jax.numpy.asarray, init_variables(module, 0))
     meta = {"kernel_sizes": list(kernels), "head_kernel": 3, "has_depth_head": True,
             "resolution": list(resolution)}
     return BokehModel(module, variables, meta)

@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 import cv2
-import jax
 import numpy as np
 import pytest
 from PIL import Image
@@ -29,6 +28,7 @@ from bokeh_jax.data import prepare
 from bokeh_jax.data.pairs_dir import iter_pairs
 from bokeh_jax.model_io import BokehModel
 from bokeh_jax.models import BokehNet
+from bokeh_jax.train.state import init_variables
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -39,19 +39,7 @@ SIZES = {4398: (128, 192), 4399: (128, 200), 4400: (128, 192)}  # id -> (H, W)
 
 
 def _random_variables(module: BokehNet, seed: int = 0) -> dict:
-    """He-scaled random weights, identity BatchNorm statistics: finite, varied outputs."""
-    rng = np.random.default_rng(seed)
-
-    def fill(path, leaf):
-        name = jax.tree_util.keystr(path)
-        if "kernel" in name:
-            fan_in = int(np.prod(leaf.shape[:-1]))
-            return rng.normal(0.0, np.sqrt(2.0 / fan_in), leaf.shape).astype(np.float32)
-        if "var" in name or "scale" in name:
-            return np.ones(leaf.shape, np.float32)
-        return np.zeros(leaf.shape, np.float32)
-
-    return jax.tree_util.tree_map_with_path(fill, model_io.abstract_variables(module))
+    return init_variables(module, seed)
 
 
 @pytest.fixture(scope="module")

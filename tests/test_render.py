@@ -25,6 +25,7 @@ from bokeh_jax.cli import run_main
 from bokeh_jax.depth_render import render_depth
 from bokeh_jax.learned_render import LearnedRenderer, upsample
 from bokeh_jax.models import BokehNet
+from bokeh_jax.train.state import init_variables
 
 KS = (5, 9)
 H, W = 17, 23
@@ -137,16 +138,7 @@ def test_focus_plane_stays_sharp_the_other_blurs():
 
 
 def _random_variables(module: BokehNet) -> dict:
-    rng = np.random.default_rng(0)
-
-    def fill(path, leaf):
-        name = jax.tree_util.keystr(path)
-        if "kernel" in name:
-            return rng.normal(0, np.sqrt(2.0 / np.prod(leaf.shape[:-1])), leaf.shape)
-        return np.ones(leaf.shape) if "var" in name or "scale" in name else np.zeros(leaf.shape)
-
-    return jax.tree_util.tree_map_with_path(
-        lambda p, x: fill(p, x).astype(np.float32), model_io.abstract_variables(module))
+    return init_variables(module, 0)
 
 
 @pytest.fixture(scope="module")
