@@ -23,7 +23,7 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 from bokeh_jax.cli import UserError
-from bokeh_jax.data import catalog
+from bokeh_jax.data import catalog, images
 from bokeh_jax.data.builder_base import LocalBuilder
 
 NAME = catalog.EBB
@@ -85,15 +85,8 @@ def scan(manual_dir: str | Path, *, skip_bad: bool = False, progress: bool = Tru
 
     orig_dir, bokeh_dir = find_layout(manual_dir)
 
-    def ids(folder: Path) -> dict[int, Path]:
-        out = {}
-        for p in folder.iterdir():
-            m = _ID_RE.match(p.name)
-            if m and p.is_file():
-                out[int(m.group(1))] = p
-        return out
-
-    originals, bokehs = ids(orig_dir), ids(bokeh_dir)
+    originals = images.numbered_files(orig_dir, _ID_RE)
+    bokehs = images.numbered_files(bokeh_dir, _ID_RE)
     if not originals and not bokehs:
         raise UserError(f"{orig_dir.parent}: no N.jpg files in original/ or bokeh/; "
                         f"expected {LAYOUT}")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import re
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -39,3 +41,13 @@ def to_float(img: np.ndarray) -> np.ndarray:
     """uint8 -> float32 in [0, 1] (exactly ``img / 255``)."""
     # One pass, no uint8 -> float32 temporary (twice as fast as astype then divide).
     return np.divide(img, np.float32(255.0), dtype=np.float32)
+
+
+def numbered_files(folder: Path, pattern: re.Pattern) -> dict[int, Path]:
+    """{N: path} of the files in ``folder`` whose name matches ``pattern`` (group 1 = N)."""
+    found = {}
+    for p in folder.iterdir():
+        m = pattern.match(p.name)
+        if m and p.is_file():
+            found[int(m.group(1))] = p
+    return found

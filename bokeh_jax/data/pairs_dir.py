@@ -67,15 +67,8 @@ def iter_pairs(folder: str | os.PathLike, *, skip_unpaired: bool = False) -> Pai
     else:
         raise UserError(f"{root}: no original/ and bokeh/ folders; expected {LAYOUT}")
 
-    def scan(sub: Path) -> dict[int, Path]:
-        found = {}
-        for p in sub.iterdir():
-            m = _NAME_RE.match(p.name)
-            if m and p.is_file():
-                found[int(m.group(1))] = p
-        return found
-
-    originals, bokehs = scan(base / "original"), scan(base / "bokeh")
+    originals = images.numbered_files(base / "original", _NAME_RE)
+    bokehs = images.numbered_files(base / "bokeh", _NAME_RE)
     unpaired = [f"{p}: no partner in {(base / 'bokeh') if i in originals else (base / 'original')}"
                 for i, p in sorted({**bokehs, **originals}.items())
                 if (i in originals) != (i in bokehs)]
