@@ -296,12 +296,12 @@ def train_phase(config: ml_collections.ConfigDict, workdir: Path) -> Path:
                     log.write("train", step, means | {"lr": lr, "images_per_s": rate or 0.0})
                     window, window_steps = {}, 0
                 if step % config.eval_every == 0 or step == config.num_steps:
-                    val = _validate(model, unreplicated_variables(), config, val_examples,
-                                    log, step)
+                    host_variables = unreplicated_variables()
+                    val = _validate(model, host_variables, config, val_examples, log, step)
                     log.write("val", step, val)
                     if progress["best"] is None or val[metric] > progress["best"]:
                         progress.update(best=val[metric], best_step=step)
-                        _export(phase_dir / "best", unreplicated_variables(), config, carried,
+                        _export(phase_dir / "best", host_variables, config, carried,
                                 {"step": step, "val": val})
                 post = {"loss": f"{loss:.4f}"}
                 if val:
