@@ -207,10 +207,9 @@ def _score_depth_prior(lpips_params, image, target, stack, disparity, focus, *, 
 
 def _depth_prior(lpips_params, image, target, out, stack, kernels):
     """(scores, disparity, bokeh) of the depth_prior row for one image."""
-    # Disparity = 1/depth from the depth head's log-depth (float64: exp cannot overflow),
-    # normalised robustly to [0,1]; the focus is the nearest region's.
-    log_depth = np.asarray(out.log_depth[..., 0], np.float64)
-    disparity = depth_render.to_disparity(np.exp(-log_depth))
+    # Disparity = 1/depth from the depth head, normalised to [0,1] (the renderer's
+    # `--depth auto` conversion); the focus is the nearest region's.
+    disparity = depth_render.disparity_from_log_depth(np.asarray(out.log_depth))
     focus = depth_render.nearest_region_focus(disparity)
     scores, bokeh = _score_depth_prior(lpips_params, image, target, stack,
                                        jnp.asarray(disparity), jnp.float32(focus),
