@@ -28,6 +28,8 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
+from bokeh_jax.conv import conv2d
+
 # Inception branch configurations (megadepth.md): [c0] then [k, a, b] three times.
 P = ((32,), (3, 32, 32), (5, 32, 32), (7, 32, 32))  # out 128
 Q = ((64,), (3, 32, 64), (5, 32, 64), (7, 32, 64))  # out 256
@@ -81,10 +83,26 @@ def check_input(x: jax.Array) -> None:
             f"{max(MULTIPLE, round(w / MULTIPLE) * MULTIPLE)}")
 
 
-def _conv(features: int, k: int, name: str) -> nn.Conv:
-    # Explicit symmetric padding (k-1)/2, as PyTorch's padding=(k-1)//2 for odd k.
-    p = (k - 1) // 2
-    return nn.Conv(features, (k, k), padding=((p, p), (p, p)), name=name)
+class Conv(nn.Module):
+    """k x k conv, stride 1, zero padding (k-1)/2 (PyTorch's padding=(k-1)//2), with bias.
+
+    The parameters are those of ``nn.Conv`` (``kernel`` (k,k,Ci,Co), ``bias`` (Co,)); the
+    convolution is :func:`bokeh_jax.conv.conv2d`, whose weight gradient is fast on CPU.
+    """
+
+    features: int
+    k: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        kernel = self.param("kernel", nn.initializers.lecun_normal(),
+                            (self.k, self.k, x.shape[-1], self.features))
+        bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
+        return conv2d(x, kernel) + bias
+
+
+def _conv(features: int, k: int, name: str | None) -> Conv:
+    return Conv(features, k, name=name)
 
 
 def _bn(train: bool, name: str, affine: bool = False) -> nn.BatchNorm:
