@@ -1,6 +1,6 @@
 """Training throughput: the jitted JAX train step vs a PyTorch reference train step.
 
-    python bench/bench_train.py [--height 256 --width 384 --batch 4 --repeats 3]
+    python bench/bench_train.py [--height 256 --width 384 --batch 4 --repeats 5]
 
 Same network (MegaDepth trunk + 4-channel softmax head), same batch and resolution, the
 same Gaussian blur stack (25/45/75) and blend, L1 loss, Adam, on the same CPU and thread
