@@ -19,11 +19,11 @@ import sys
 import time
 
 import numpy as np
+from timing import HUGEPAGES, rerun_with_hugepages  # bench/ is the script's folder
 
 from bokeh_jax.cli import UserError, enable_compilation_cache, run_main
 
 KERNELS = (25, 45, 75)
-TUNABLE = "glibc.malloc.hugetlb=1"
 
 
 def _parse(argv):
@@ -32,7 +32,7 @@ def _parse(argv):
     p.add_argument("--methods", default="banded,direct,fft",
                    help="comma-separated blur methods (also: conv, ~50x slower on CPU)")
     p.add_argument("--hugepages", action="store_true",
-                   help=f"re-run with GLIBC_TUNABLES={TUNABLE}")
+                   help=f"re-run with GLIBC_TUNABLES={HUGEPAGES}")
     p.add_argument("--no-train", action="store_true", help="skip the forward+backward timing")
     return p.parse_args(argv)
 
@@ -43,10 +43,8 @@ def _median_ms(times):
 
 def main(argv=None) -> int:
     args = _parse(argv)
-    if args.hugepages and TUNABLE not in os.environ.get("GLIBC_TUNABLES", ""):
-        env = dict(os.environ)
-        env["GLIBC_TUNABLES"] = ":".join(filter(None, [env.get("GLIBC_TUNABLES"), TUNABLE]))
-        os.execve(sys.executable, [sys.executable, *sys.argv], env)
+    if args.hugepages:
+        rerun_with_hugepages()
 
     import cv2
     import jax

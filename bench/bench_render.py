@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-TUNABLE = "glibc.malloc.hugetlb=1"
+from timing import HUGEPAGES, rerun_with_hugepages  # noqa: E402
+
 KERNELS = (25, 45, 75)
 
 
@@ -40,7 +41,7 @@ def _args(argv=None):
     p.add_argument("--skip-learned", action="store_true", help="skip the learned mode")
     p.add_argument("--skip-large", action="store_true", help="skip the 8000x6000 photo")
     p.add_argument("--hugepages", action="store_true",
-                   help=f"re-run with GLIBC_TUNABLES={TUNABLE}")
+                   help=f"re-run with GLIBC_TUNABLES={HUGEPAGES}")
     return p.parse_args(argv)
 
 
@@ -194,10 +195,8 @@ def large(tmp: Path) -> None:
 
 def main(argv=None) -> int:
     args = _args(argv)
-    if args.hugepages and TUNABLE not in os.environ.get("GLIBC_TUNABLES", ""):
-        env = dict(os.environ)
-        env["GLIBC_TUNABLES"] = ":".join(filter(None, [env.get("GLIBC_TUNABLES"), TUNABLE]))
-        os.execve(sys.executable, [sys.executable, *sys.argv], env)
+    if args.hugepages:
+        rerun_with_hugepages()
     with tempfile.TemporaryDirectory(prefix="bench_render.") as d:
         tmp = Path(d)
         # A fresh, empty persistent cache: the first photo pays the whole compilation.

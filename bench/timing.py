@@ -5,8 +5,25 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable
+
+HUGEPAGES = "glibc.malloc.hugetlb=1"
+
+
+def rerun_with_hugepages() -> None:
+    """Re-executes this script with glibc's transparent huge pages for malloc, unless on.
+
+    GLIBC_TUNABLES is read when the process starts, so setting it needs a new process.
+    XLA allocates its buffers afresh on every call, and page faults are a large part of
+    its CPU time on the development machine.
+    """
+    if HUGEPAGES in os.environ.get("GLIBC_TUNABLES", ""):
+        return
+    env = dict(os.environ)
+    env["GLIBC_TUNABLES"] = ":".join(filter(None, [env.get("GLIBC_TUNABLES"), HUGEPAGES]))
+    os.execve(sys.executable, [sys.executable, *sys.argv], env)
 
 
 def median_time(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
