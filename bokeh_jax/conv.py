@@ -34,9 +34,14 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-METHODS = ("auto", "xla", "dft", "im2col", "im2col_grad")
 MIN_PIXELS = 16384  # N*H*W from which the CPU weight gradients beat XLA's (4x64x64)
 DFT_BLOCK = 64  # columns per DFT block; 32-128 measured within 10%, 64 best at 256x384.
+
+
+def _pad(x: jax.Array, k: int) -> jax.Array:
+    """Zero padding (k-1)/2 on both sides of H and W: the input as the conv sees it."""
+    p = (k - 1) // 2
+    return jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
 
 
 def _xla_conv(x: jax.Array, w: jax.Array) -> jax.Array:
@@ -53,8 +58,7 @@ def _xla_weight_grad(x: jax.Array, g: jax.Array, k: int) -> jax.Array:
 def _im2col_weight_grad(x: jax.Array, g: jax.Array, k: int) -> jax.Array:
     """The k*k*Ci input patches as one (k*k*Ci, N*H*W) matrix, times G: for small Ci."""
     n, h, w, c = x.shape
-    p = (k - 1) // 2
-    xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+    xp = _pad(x, k)
     # Pixels minor: the layout XLA's CPU matmul takes without another transpose.
     patches = jnp.stack([xp[:, a:a + h, b:b + w, i]
                          for a in range(k) for b in range(k) for i in range(c)])
@@ -70,9 +74,8 @@ def _im2col_grad_side(x: jax.Array, g: jax.Array, k: int) -> jax.Array:
     """
     n, h, w, ci = x.shape
     co = g.shape[-1]
-    p = (k - 1) // 2
     hp, wp = h + k - 1, w + k - 1
-    xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+    xp = _pad(x, k)
     gp = jnp.pad(g, ((0, 0), (k - 1, k - 1), (k - 1, k - 1), (0, 0)))
     shifted = jnp.stack([gp[:, k - 1 - a:k - 1 - a + hp, k - 1 - b:k - 1 - b + wp, o]
                          for a in range(k) for b in range(k) for o in range(co)])
@@ -151,6 +154,7 @@ def choose_method(k: int, cin: int, cout: int, pixels: int) -> str:
 
 _METHOD_FNS = {"xla": _xla_weight_grad, "dft": _dft_weight_grad, "im2col": _im2col_weight_grad,
                "im2col_grad": _im2col_grad_side}
+METHODS = ("auto", *_METHOD_FNS)
 
 
 def weight_grad(x: jax.Array, g: jax.Array, k: int, method: str = "auto") -> jax.Array:

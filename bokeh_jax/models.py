@@ -101,10 +101,6 @@ class Conv(nn.Module):
         return conv2d(x, kernel) + bias
 
 
-def _conv(features: int, k: int, name: str | None) -> Conv:
-    return Conv(features, k, name=name)
-
-
 def _bn(train: bool, name: str, affine: bool = False) -> nn.BatchNorm:
     return nn.BatchNorm(use_running_average=not train, momentum=BN_MOMENTUM, epsilon=BN_EPS,
                         use_scale=affine, use_bias=affine, name=name)
@@ -127,7 +123,7 @@ class Inception(nn.Module):
             start += width
             if i > 0:
                 k, _, out = self.cfg[i]
-                part = _conv(out, k, f"conv{i}")(part)
+                part = Conv(out, k, name=f"conv{i}")(part)
                 part = nn.relu(_bn(train, f"bn{i}")(part))
             outs.append(part)
         return jnp.concatenate(outs, axis=-1)
@@ -175,7 +171,7 @@ class Trunk(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         check_input(x)
-        y = _conv(128, 7, "conv0")(x)
+        y = Conv(128, 7, name="conv0")(x)
         y = nn.relu(_bn(train, "bn0", affine=True)(y))
         return Level(4, name="channels4")(y, train)
 
@@ -189,7 +185,7 @@ class MegaDepth(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-        return _conv(1, 3, "depth_head")(Trunk(name="trunk")(x, train))
+        return Conv(1, 3, name="depth_head")(Trunk(name="trunk")(x, train))
 
 
 class BokehOutput(NamedTuple):
@@ -212,8 +208,8 @@ class BokehNet(nn.Module):
 
     def setup(self):
         self.trunk = Trunk()
-        self.depth_head = _conv(1, 3, None)
-        self.weight_head = _conv(len(self.kernel_sizes) + 1, self.head_kernel, None)
+        self.depth_head = Conv(1, 3)
+        self.weight_head = Conv(len(self.kernel_sizes) + 1, self.head_kernel)
 
     def maps(self, x: jax.Array, train: bool = False) -> tuple[jax.Array, jax.Array]:
         """(N,H,W,3) in [0,1] -> (weights (N,H,W,K+1), log-depth (N,H,W,1))."""
