@@ -45,8 +45,8 @@ def layer_shapes(h: int, w: int, head_channels: int = 4) -> collections.Counter:
                 elif op[0] == "level":
                     walk(op[1], r)
                 else:
-                    for k, _, out in op[2][1:]:
-                        shapes[(k, _, out, *r)] += 1
+                    for k, mid, out in op[2][1:]:  # the kxk conv: mid -> out
+                        shapes[(k, mid, out, *r)] += 1
 
     walk(4, (h, w))
     shapes[(7, 3, 128, h, w)] += 1  # conv0
