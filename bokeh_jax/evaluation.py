@@ -188,10 +188,8 @@ def _score_model(module, variables, lpips_params, image, target, *, work_hw, pol
         kernels = tuple(module.kernel_sizes)
         stack = ops.blur_stack(image, kernels, method=module.blur_method)
         candidates.append(image)
-        # Global blur k is Eq. 1 with all the weight on copy k (exact: the others get 0).
-        for i in range(len(kernels)):
-            onehot = jnp.zeros((*image.shape[:2], len(kernels) + 1)).at[..., i + 1].set(1.0)
-            candidates.append(ops.blend(image, stack, onehot))
+        # Global blur k: Eq. 1 with all the weight on copy k, i.e. the blurred copy itself.
+        candidates.extend(stack[i] for i in range(len(kernels)))
     scores = _scores(jnp.stack(candidates), target, lpips_params)
     return (scores, out, stack) if keep else (scores, None, None)
 

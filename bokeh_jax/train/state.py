@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 import jax
@@ -12,6 +11,7 @@ import numpy as np
 import optax
 from flax import struct
 
+from bokeh_jax import model_io
 from bokeh_jax.models import BokehNet
 
 
@@ -50,7 +50,7 @@ def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransform
 
 
 def make_model(config: ml_collections.ConfigDict) -> BokehNet:
-    return BokehNet(kernel_sizes=tuple(config.kernel_sizes), head_kernel=config.head_kernel)
+    return model_io.model_from_metadata(config)
 
 
 def _lecun_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
@@ -71,8 +71,7 @@ def init_variables(model: BokehNet, seed: int) -> dict:
     costs a ~16 s XLA compile on a 2-core CPU for no benefit. Kernels: LeCun normal;
     biases 0; BatchNorm scale 1, bias 0, running mean 0 and variance 1.
     """
-    abstract = jax.eval_shape(partial(model.init, method=BokehNet.maps), jax.random.key(0),
-                              jnp.zeros((1, 16, 16, 3)))
+    abstract = model_io.abstract_variables(model)
     leaves, treedef = jax.tree_util.tree_flatten_with_path(abstract)
     rng = np.random.default_rng(seed)
     values = []

@@ -35,7 +35,7 @@ from bokeh_jax import model_io
 from bokeh_jax.cli import UserError
 from bokeh_jax.train import state as state_lib
 from bokeh_jax.train.logs import RunLog, plot_curves
-from bokeh_jax.train.step import make_train_step
+from bokeh_jax.train.step import LOSSES, make_train_step
 
 AXIS = "devices"
 VAL_IMAGES_LOGGED = 2  # validation renders written to TensorBoard at each evaluation
@@ -64,8 +64,8 @@ def phase_config(config: ml_collections.ConfigDict, n: int) -> ml_collections.Co
     if h % 16 or w % 16:
         raise UserError(f"--config.phase{n}.resolution {h}x{w}: height and width must be "
                         "multiples of 16")
-    if flat.loss not in ("l1", "ssim"):
-        raise UserError(f"--config.phase{n}.loss {flat.loss!r}: use 'l1' or 'ssim'")
+    if flat.loss not in LOSSES:
+        raise UserError(f"--config.phase{n}.loss {flat.loss!r}: use one of {', '.join(LOSSES)}")
     return flat
 
 
@@ -89,8 +89,13 @@ def _variables_from(path: str, config: ml_collections.ConfigDict) -> tuple[dict,
         raise UserError(f"{p}: converted for kernels {tuple(meta['kernel_sizes'])}, but the "
                         f"config trains {kernels}; convert again with --kernels "
                         f"{','.join(map(str, kernels))} or pass the .pth file")
-    keep = ("head_init", "has_depth_head", "source", "depth_prior")
-    return variables, {k: meta[k] for k in keep if k in meta}
+    return variables, _carried(meta)
+
+
+def _carried(meta: dict) -> dict:
+    """The checkpoint metadata a training phase passes on to the checkpoints it writes."""
+    return {k: meta[k] for k in ("head_init", "has_depth_head", "source", "depth_prior")
+            if k in meta}
 
 
 def initial_variables(config: ml_collections.ConfigDict, workdir: Path, n: int,
@@ -103,8 +108,7 @@ def initial_variables(config: ml_collections.ConfigDict, workdir: Path, n: int,
                 f"phase {n} starts from phase {n - 1}'s final weights, but {prev} does not "
                 f"exist; run `python train.py --config phase{n - 1} --workdir {workdir}` first")
         variables, meta = model_io.load_variables(prev)
-        keep = ("head_init", "has_depth_head", "source", "depth_prior")
-        return variables, {k: meta[k] for k in keep if k in meta}, f"from {prev}"
+        return variables, _carried(meta), f"from {prev}"
     if config.init_checkpoint:
         variables, meta = _variables_from(config.init_checkpoint, config)
         return variables, meta, f"from {config.init_checkpoint}"
@@ -254,28 +258,29 @@ def train_phase(config: ml_collections.ConfigDict, workdir: Path) -> Path:
     base_key = jax.random.key(config.seed)
     metric = "ssim" if config.loss == "ssim" else "psnr"
     log = RunLog(phase_dir, n)
-    iterator = iter(loader)
 
     def unreplicated_variables():
         host = jax.device_get(jax.tree.map(lambda x: x[0], (state.params, state.batch_stats)))
         return {"params": host[0], "batch_stats": host[1]}
 
     def save():
-        _save(mngr, step, state, iterator, progress)
+        _save(mngr, step, state, loader, progress)
 
     step = start
     bar = tqdm(total=config.num_steps, initial=start, desc=f"phase {n}", unit="step",
                dynamic_ncols=True, file=sys.stdout)
     val, window, window_steps = {}, {}, 0
+    lr_schedule = state_lib.learning_rate(config)
     try:
         with _StopRequest() as stop:
             while step < config.num_steps:
                 t_start = time.perf_counter()
-                batch = next(iterator)
+                batch = next(loader)
                 rng = jax.random.fold_in(base_key, step)  # same draws when resumed
                 rngs = jax.random.split(rng, len(devices))
                 state, m = p_step(state, {k: batch[k] for k in ("original", "bokeh")}, rngs)
-                loss = float(m["loss"][0])
+                m = jax.device_get(jax.tree.map(lambda x: x[0], m))  # one transfer per step
+                loss = float(m["loss"])
                 if not math.isfinite(loss):
                     kept = mngr.latest_step()
                     raise TrainingError(
@@ -288,11 +293,11 @@ def train_phase(config: ml_collections.ConfigDict, workdir: Path) -> Path:
                 rate = None if step == start + 1 else (
                     config.global_batch_size / max(time.perf_counter() - t_start, 1e-9))
                 for k, v in m.items():  # averaged over the steps between two log lines
-                    window[k] = window.get(k, 0.0) + float(v[0])
+                    window[k] = window.get(k, 0.0) + float(v)
                 window_steps += 1
                 if step % config.log_every == 0 or step == config.num_steps:
                     means = {k: v / window_steps for k, v in window.items()}
-                    lr = float(state_lib.learning_rate(config)(step - 1))
+                    lr = float(lr_schedule(step - 1))
                     log.write("train", step, means | {"lr": lr, "images_per_s": rate or 0.0})
                     window, window_steps = {}, 0
                 if step % config.eval_every == 0 or step == config.num_steps:
