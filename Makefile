@@ -19,15 +19,16 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 test: install
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 
 # The main job on the embedded default: all three training phases on the synthetic
 # dataset, evaluation against the baselines, renders of the sample photos.
 demo: install
-	$(PY) train.py --config demo --workdir runs/demo
+	$(VENV)/bin/bokeh-jax train --config demo --workdir runs/demo
 
 gallery: install
-	$(PY) -m bokeh_jax.gallery --out runs/gallery
+	$(VENV)/bin/bokeh-jax gallery --out runs/gallery
 
 bench: install
 	$(PY) bench/bench_blur.py

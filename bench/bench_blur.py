@@ -21,7 +21,8 @@ import time
 import numpy as np
 from timing import HUGEPAGES, rerun_with_hugepages  # bench/ is the script's folder
 
-from bokeh_jax.cli import UserError, enable_compilation_cache, run_main
+from bokeh_jax.cli import enable_compilation_cache, run_main
+from bokeh_jax.errors import UserError
 
 KERNELS = (25, 45, 75)
 

@@ -2,9 +2,9 @@
 
     python bench/bench_conv.py [--height 256 --width 384 --batch 4] [--torch]
 
-Walks the network's layer list (bokeh_jax.models.LEVELS) at the given training size and
+Walks the network's layer list (bokeh_jax.network.models.LEVELS) at the given training size and
 times dL/dW of every distinct (kernel, channels, resolution) with each method of
-bokeh_jax.conv, plus the forward convolution for scale (and, with --torch, PyTorch's
+bokeh_jax.network.conv, plus the forward convolution for scale (and, with --torch, PyTorch's
 weight gradient). Prints a row per shape with the method ``choose_method`` picks marked *,
 and the totals over the whole network (each shape times its count). This is the table
 ``choose_method`` was tuned on.
@@ -25,7 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from timing import machine_line, median_time  # noqa: E402
 
-from bokeh_jax import conv, models  # noqa: E402
+from bokeh_jax import models  # noqa: E402
+from bokeh_jax.network import conv
 
 METHODS = ("xla", "dft", "im2col", "im2col_grad")
 

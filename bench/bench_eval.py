@@ -28,9 +28,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bokeh_jax import evaluation, load_model  # noqa: E402
-from bokeh_jax.model_io import BokehModel  # noqa: E402
-from bokeh_jax.models import BokehNet  # noqa: E402
+from bokeh_jax import load_model  # noqa: E402
+from bokeh_jax.evaluation import scoring as evaluation  # noqa: E402
+from bokeh_jax.inference.model import BokehModel  # noqa: E402
+from bokeh_jax.network.models import BokehNet  # noqa: E402
 from bokeh_jax.train.state import init_variables  # noqa: E402
 
 SAMPLES = REPO.parent / "shared" / "data" / "ebb_samples"

@@ -36,8 +36,8 @@ def main() -> None:
     import torch
     import torch_megadepth as tm
 
-    from bokeh_jax.convert import convert_state_dict, unwrap_state_dict
-    from bokeh_jax.models import MegaDepth
+    from bokeh_jax.network.convert import convert_state_dict, unwrap_state_dict
+    from bokeh_jax.network.models import MegaDepth
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)

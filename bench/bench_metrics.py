@@ -25,7 +25,7 @@ from timing import median_time  # noqa: E402
 
 from bokeh_jax import metrics  # noqa: E402
 from bokeh_jax.cli import enable_compilation_cache  # noqa: E402
-from bokeh_jax.lpips import load_lpips_params, packaged_weights  # noqa: E402
+from bokeh_jax.evaluation.lpips import load_lpips_params, packaged_weights  # noqa: E402
 
 H, W = 1024, 1536
 

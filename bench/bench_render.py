@@ -49,7 +49,7 @@ def _photo(tmp: Path) -> tuple[Path, Path]:
     """A 1024x1536 photo and its half-size depth map (PyNET sample 1, else synthetic)."""
     from PIL import Image
 
-    from bokeh_jax import samples
+    from bokeh_jax.io import samples
 
     for _, photo, depth in samples.pynet_pairs():
         if Image.open(photo).size == (1536, 1024):
@@ -64,13 +64,14 @@ def _photo(tmp: Path) -> tuple[Path, Path]:
 
 
 def _job_runner(photo: Path, depth: Path, out: Path, extra=()):
-    from bokeh_jax import render, render_plan
+    from bokeh_jax.render import cli as render_cli
+    from bokeh_jax.render import jobs as render_jobs
+    from bokeh_jax.render import plan as render_plan
 
-    args = render.parser().parse_args([str(photo), "-o", str(out), "--depth", str(depth),
-                                       "--overwrite", *extra])
-    kernels, learned = render.load(args)
+    args = render_cli.parser().parse_args([str(photo), "-o", str(out), "--depth", str(depth),
+                                           "--overwrite", *extra])
+    run = render_jobs.load(args)
     job = render_plan.plan_jobs([photo], out, True, depth=depth, overwrite=True)[0]
-    run = render.JobRenderer(args, kernels, learned)
     return lambda: run(job)
 
 
@@ -79,8 +80,8 @@ def _opencv_reference(photo: Path, depth: Path):
     import cv2
 
     from bokeh_jax import ops
-    from bokeh_jax.depth_render import disparity_map, nearest_region_focus
-    from bokeh_jax.image_io import read_depth, read_image
+    from bokeh_jax.inference.depth import disparity_map, nearest_region_focus
+    from bokeh_jax.io.photos import read_depth, read_image
 
     rgb = read_image(photo)
     disparity, _ = disparity_map(read_depth(depth), rgb.shape[:2])
@@ -94,9 +95,10 @@ def _opencv_reference(photo: Path, depth: Path):
         return np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)
 
     def ours():
-        from bokeh_jax.depth_render import render_depth
+        from bokeh_jax.inference.depth import render_depth
+        from bokeh_jax.io.viz import to_uint8
 
-        return render_depth(rgb, None, disparity, focus, 1.0, KERNELS)[0]
+        return to_uint8(render_depth(rgb, None, disparity, focus, 1.0, KERNELS)[0])
 
     return render, ours
 
@@ -149,10 +151,10 @@ def learned_mode(tmp: Path, repeats: int) -> None:
     import jax
     from timing import median_time
 
-    from bokeh_jax import load_model, model_io
-    from bokeh_jax.image_io import read_image
-    from bokeh_jax.learned_render import LearnedRenderer
-    from bokeh_jax.models import BokehNet
+    from bokeh_jax import load_model
+    from bokeh_jax.io.photos import read_image
+    from bokeh_jax.network import checkpoint as model_io
+    from bokeh_jax.network.models import BokehNet
 
     module = BokehNet(kernel_sizes=KERNELS)
     shapes = model_io.abstract_variables(module)
@@ -167,14 +169,11 @@ def learned_mode(tmp: Path, repeats: int) -> None:
     rgb = read_image(_photo(tmp)[0])
     print("\n3. learned mode, network at 384x576 (default model resolution), 1536x1024 photo:")
     for policy in ("paper", "fullres"):
-        r = LearnedRenderer(model, policy)
         t0 = time.perf_counter()
-        r.render(rgb)
+        model.render(rgb, policy=policy)
         first = time.perf_counter() - t0
-        warm = median_time(lambda r=r: r.render(rgb), repeats)
-        ref = median_time(lambda p=policy: np.asarray(model.render(rgb, policy=p)), repeats)
-        print(f"   {policy:8s} first {first:5.2f} s (compile included), warm {warm:5.2f} s; "
-              f"BokehModel.render {ref:5.2f} s, ratio {warm / ref:.2f}")
+        warm = median_time(lambda p=policy: model.render(rgb, policy=p), repeats)
+        print(f"   {policy:8s} first {first:5.2f} s (compile included), warm {warm:5.2f} s")
 
 
 def large(tmp: Path) -> None:

@@ -66,10 +66,10 @@ def torch_step_fn(batch: int, h: int, w: int):
 
 
 def jax_step_fn(batch: int, h: int, w: int):
+    from bokeh_jax.configs import common
     from bokeh_jax.train import state as state_lib
     from bokeh_jax.train.step import make_train_step
     from bokeh_jax.train.trainer import phase_config
-    from configs import common
 
     config = common.get_config()
     config.phase1.update(resolution=(h, w), global_batch_size=batch, lr_start=1e-4,
@@ -81,10 +81,9 @@ def jax_step_fn(batch: int, h: int, w: int):
     rng = np.random.default_rng(0)
     data = {k: jax.device_put(rng.random((batch, h, w, 3), np.float32))
             for k in ("original", "bokeh")}
-    key = jax.random.key(0)
 
     def run():
-        state[0], m = step(state[0], data, key)
+        state[0], m = step(state[0], data)
         return float(m["loss"])
 
     t = time.perf_counter()

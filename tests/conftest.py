@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,3 +27,56 @@ def shared_data() -> Path:
         pytest.skip(f"real sample data not found at {SHARED_DATA} (only present beside the "
                     "project's own checkout; set BOKEH_JAX_SHARED_DATA to point at it)")
     return SHARED_DATA
+
+
+# --- shared inputs ---------------------------------------------------------------------
+# Helpers are imported by the test modules (`from conftest import ...`); fixtures are found
+# by pytest.
+
+TINY_KERNELS = (5, 9)
+TINY_RESOLUTION = (32, 48)
+
+
+def sample_photo(name: str, h: int, w: int) -> np.ndarray:
+    """A scikit-image sample photo resized to h x w, float32 in [0,1]."""
+    import skimage.data
+    from PIL import Image
+
+    img = Image.fromarray(getattr(skimage.data, name)()).resize((w, h), Image.BILINEAR)
+    return np.asarray(img, np.float32) / 255
+
+
+def noisy(x: np.ndarray, sigma: float, seed: int = 0) -> np.ndarray:
+    """``x`` plus Gaussian noise of std ``sigma``, clipped to [0,1]."""
+    rng = np.random.default_rng(seed)
+    return np.clip(x + sigma * rng.standard_normal(x.shape), 0, 1).astype(np.float32)
+
+
+def textured(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """Textured uint8 RGB (noise over a gradient): blur visibly changes it."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w] / max(h, w)
+    base = np.stack([x, y, 1 - x], -1) * 120 + 60
+    return np.clip(base + rng.normal(0, 40, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def tiny_ckpt(tmp_path_factory) -> Path:
+    """A checkpoint folder of the real network with random weights: kernels 5/9, run at
+    32x48, so every test that renders with it compiles small programs."""
+    from bokeh_jax.network.checkpoint import save_checkpoint
+    from bokeh_jax.network.models import BokehNet
+    from bokeh_jax.train.state import init_variables
+
+    meta = {"kind": "test", "kernel_sizes": list(TINY_KERNELS), "head_kernel": 3,
+            "head_init": "random", "has_depth_head": True,
+            "resolution": list(TINY_RESOLUTION)}
+    variables = init_variables(BokehNet(kernel_sizes=TINY_KERNELS), 0)
+    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny", variables, meta)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_ckpt):
+    from bokeh_jax.inference.model import load_model
+
+    return load_model(tiny_ckpt)

@@ -1,4 +1,4 @@
-"""bokeh_jax.conv: every weight-gradient method against PyTorch's, and the custom VJP."""
+"""bokeh_jax.network.conv: every weight-gradient method against PyTorch's, and the custom VJP."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from flax import linen as nn
 
-from bokeh_jax import conv, models
+from bokeh_jax.network import conv, models
 
 torch = pytest.importorskip("torch")
 

@@ -17,8 +17,8 @@ import torch_megadepth as tm
 
 from bokeh_jax import load_model
 from bokeh_jax.cli import run_main
-from bokeh_jax.convert import ConversionError, convert_state_dict, main, unwrap_state_dict
-from bokeh_jax.head_init import depth_prior_head
+from bokeh_jax.network.convert import ConversionError, convert_state_dict, main, unwrap_state_dict
+from bokeh_jax.network.heads import depth_prior_head
 
 REPO = Path(__file__).resolve().parents[1]
 

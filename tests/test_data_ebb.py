@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bokeh_jax.cli import UserError, run_main
+from bokeh_jax.cli import run_main
 from bokeh_jax.data import catalog, pipeline, prepare
+from bokeh_jax.errors import UserError
 
 TRAIN_IDS = (0, 17, 4399)
 VAL_IDS = (4400, 4401, 4693)
@@ -80,7 +81,7 @@ def test_bad_files_are_all_named_and_nothing_written(tmp_path):
     with pytest.raises(UserError) as e:
         prepare.prepare_ebb(src, data_dir=out, progress=False, log=lambda *a: None)
     msg = str(e.value)
-    assert msg.startswith("3 bad file(s)") and "--skip_bad" in msg
+    assert msg.startswith("3 bad file(s)") and "--skip-bad" in msg
     for name in ("original/2.jpg", "original/3.jpg", "bokeh/4.jpg"):
         assert name in msg
     assert not (out / "ebb").exists()

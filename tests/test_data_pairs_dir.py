@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bokeh_jax.cli import UserError
 from bokeh_jax.data.pairs_dir import iter_pairs
+from bokeh_jax.errors import UserError
 
 
 def _write(path, seed, size=(30, 20), fmt="png"):

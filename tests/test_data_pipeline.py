@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bokeh_jax.cli import UserError
 from bokeh_jax.data import pipeline, prepare
+from bokeh_jax.errors import UserError
 
 SIZE = (24, 36)  # native size of the synthetic fixture
 
@@ -162,8 +162,8 @@ def test_errors_name_the_fix(synth, tmp_path):
         pipeline.eval_examples("synthetic_bokeh/64x96_train10_val2_seed3", "train",
                                data_dir=tmp_path)
     assert ("python -m bokeh_jax.data.prepare synthetic_bokeh --height=64 --width=96 "
-            "--num_train=10 --num_val=2 --seed=3 --data_dir") in str(e.value)
-    with pytest.raises(UserError, match="prepare ebb --manual_dir"):
+            "--num-train=10 --num-val=2 --seed=3 --data-dir") in str(e.value)
+    with pytest.raises(UserError, match="prepare ebb --manual-dir"):
         _loader("ebb", data_dir=tmp_path)
     with pytest.raises(UserError, match="unknown dataset 'imagenet'"):
         _loader("imagenet", data_dir=tmp_path)

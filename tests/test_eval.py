@@ -1,4 +1,4 @@
-"""eval.py and bokeh_jax.evaluation: rows, outputs, compile counts, references, errors.
+"""eval.py and bokeh_jax.evaluation.scoring: rows, outputs, compile counts, references, errors.
 
 A tiny checkpoint (the real network with random weights, kernels 5/9, run at 32x48) scores a
 folder of three pairs of two sizes (128x192 and 128x200, like EBB!'s 1536- and 1600-wide
@@ -17,43 +17,35 @@ import sys
 from pathlib import Path
 
 import cv2
+import jax
 import numpy as np
 import pytest
+from conftest import TINY_KERNELS as KERNELS
 from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from bokeh_jax import evaluation, load_model, model_io
-from bokeh_jax.cli import UserError, run_main
+from bokeh_jax.cli import run_main
 from bokeh_jax.data import prepare
 from bokeh_jax.data.pairs_dir import iter_pairs
-from bokeh_jax.model_io import BokehModel
-from bokeh_jax.models import BokehNet
-from bokeh_jax.train.state import init_variables
+from bokeh_jax.errors import UserError
+from bokeh_jax.evaluation import cli as eval_cli
+from bokeh_jax.evaluation import reports, sources
+from bokeh_jax.evaluation import scoring as evaluation
+from bokeh_jax.inference.model import BokehModel
+from bokeh_jax.render import cli as render_cli
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-import eval as eval_cli  # noqa: E402  (the repo-root script)
-
-KERNELS = (5, 9)
 SIZES = {4398: (128, 192), 4399: (128, 200), 4400: (128, 192)}  # id -> (H, W)
 
 
-def _random_variables(module: BokehNet, seed: int = 0) -> dict:
-    return init_variables(module, seed)
+@pytest.fixture(scope="module")
+def ckpt(tiny_ckpt) -> Path:
+    return tiny_ckpt
 
 
 @pytest.fixture(scope="module")
-def ckpt(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("ckpt") / "tiny"
-    module = BokehNet(kernel_sizes=KERNELS)
-    meta = {"kind": "test", "kernel_sizes": list(KERNELS), "head_kernel": 3,
-            "head_init": "random", "has_depth_head": True, "resolution": [32, 48]}
-    return model_io.save_checkpoint(out, _random_variables(module), meta)
-
-
-@pytest.fixture(scope="module")
-def model(ckpt) -> BokehModel:
-    return load_model(ckpt)
+def model(tiny_model) -> BokehModel:
+    return tiny_model
 
 
 def _photo(seed: int, hw: tuple[int, int]) -> np.ndarray:
@@ -86,30 +78,55 @@ def _u8(path: Path) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def full_run(model, pairs, tmp_path_factory):
-    """One evaluation with every output; the jit caches are cleared first to count compiles."""
-    evaluation._score_model.clear_cache()
-    evaluation._score_depth_prior.clear_cache()
-    before = dict(evaluation.TRACES)
+    """One evaluation with every output."""
     out = tmp_path_factory.mktemp("eval") / "out"
     summary = evaluation.evaluate(model, iter_pairs(pairs), baselines=True, num_visuals=2,
                                   out_dir=out, progress=False, dataset="pairs", split="all",
                                   checkpoint="tiny")
-    traces = {k: v - before.get(k, 0) for k, v in evaluation.TRACES.items()}
-    return summary, out, traces
+    return summary, out
 
 
 def _csv(out: Path) -> list[dict]:
-    with open(out / evaluation.CSV_FILE) as f:
+    with open(out / reports.CSV_FILE) as f:
         return list(csv.DictReader(f))
 
 
-def test_one_compile_per_image_size(full_run):
-    # Three images, two sizes: each scorer is traced (and compiled) twice, not three times.
-    assert full_run[2] == {"model": 2, "depth_prior": 2}
+LOWERING = "/jax/core/compile/jaxpr_to_mlir_module_duration"  # one per program compiled
+
+
+def _compiles(fn) -> int:
+    """Programs lowered (each is one compile, or one persistent-cache lookup) while fn runs,
+    from empty in-memory caches."""
+    events = []
+
+    def listener(event, duration, **kwargs):
+        if event == LOWERING:
+            events.append(duration)
+
+    jax.clear_caches()
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        fn()
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+    return len(events)
+
+
+def test_one_compile_per_image_size(model, pairs):
+    """Three images of two sizes compile what the first two (one of each size) compile."""
+    examples = iter_pairs(pairs)
+    assert examples[0]["original"].shape == examples[2]["original"].shape  # SIZES
+
+    def run(n):
+        return lambda: evaluation.evaluate(model, [examples[i] for i in range(n)],
+                                           baselines=True, progress=False)
+
+    two, three = _compiles(run(2)), _compiles(run(3))
+    assert two > 0 and three == two
 
 
 def test_outputs_written_and_consistent(full_run):
-    summary, out, _ = full_run
+    summary, out = full_run
     names = ["model", "identity", "blur_5", "blur_9", "depth_prior"]
     assert [r["name"] for r in summary["rows"]] == names
     assert sorted(p.name for p in out.iterdir()) == ["per_image.csv", "results.md",
@@ -135,8 +152,28 @@ def test_outputs_written_and_consistent(full_run):
     md = (out / "results.md").read_text()
     assert "| **ours (this checkpoint)** |" in md
     assert "| global Gaussian blur, kernel 9 |" in md
-    assert md.count("*published (Val294):*") == len(evaluation.PUBLISHED)
+    assert md.count("*published (Val294):*") == len(reports.PUBLISHED)
     assert "not EBB! Val294: the published numbers are not comparable" in md
+
+
+@pytest.mark.parametrize("policy", ["paper", "fullres"])
+def test_eval_and_the_render_cli_give_the_same_pixels(model, ckpt, pairs, policy, tmp_path,
+                                                       capsys):
+    """The photo eval.py scores is the photo `python -m bokeh_jax.render` writes."""
+    scored = {}
+    evaluation.evaluate(model, iter_pairs(pairs), policy=policy, lpips=False, progress=False,
+                        on_render=lambda i, ex, out: scored.setdefault(ex["id"], out.bokeh))
+    out = tmp_path / "cli"
+    assert run_main(render_cli.main, [str(pairs / "Training" / "original"), "-o", str(out),
+                                      "--checkpoint", str(ckpt), "--policy", policy,
+                                      "--format", "png"]) == 0
+    capsys.readouterr()
+    assert sorted(scored) == list(SIZES)
+    for pair_id, bokeh in scored.items():
+        written = _u8(out / f"{pair_id}.png").astype(np.int16)
+        expected = np.rint(np.clip(bokeh, 0, 1) * 255).astype(np.int16)
+        assert written.shape == expected.shape
+        assert np.abs(written - expected).max() <= 1, pair_id
 
 
 def test_baseline_rows_match_independent_references(full_run, pairs):
@@ -202,17 +239,17 @@ def test_no_depth_head_skips_depth_prior(model, pairs):
 
 
 def test_resolve_checkpoint_and_pairs_splits(ckpt, pairs, tmp_path):
-    assert evaluation.resolve_checkpoint(ckpt) == (ckpt, "")
+    assert sources.resolve_checkpoint(ckpt) == (ckpt, "")
     phase = tmp_path / "run" / "phase2"
     shutil.copytree(ckpt, phase / "final")
-    path, note = evaluation.resolve_checkpoint(phase)
+    path, note = sources.resolve_checkpoint(phase)
     assert path == phase / "final" and "no best/" in note
     shutil.copytree(ckpt, phase / "best")
-    path, note = evaluation.resolve_checkpoint(phase)
+    path, note = sources.resolve_checkpoint(phase)
     assert path == phase / "best" and "training phase folder" in note
     for split, ids in (("all", [4398, 4399, 4400]), ("train", [4398, 4399]),
                        ("val294", [4400])):
-        examples, _, got = evaluation.open_examples(split=split if split != "all" else None,
+        examples, _, got = sources.open_examples(split=split if split != "all" else None,
                                                     pairs_dir=pairs)
         assert got == split and [p[0] for p in examples.pairs] == ids
 
@@ -224,7 +261,7 @@ def test_eval_cli_end_to_end(ckpt, pairs, full_run, tmp_path):
     out = tmp_path / "eval"
     proc = subprocess.run(
         [sys.executable, "eval.py", "--checkpoint", str(phase), "--pairs_dir", str(pairs),
-         "--baselines", "--num_visuals", "1", "--out", str(out), "--quiet"],
+         "--baselines", "--num-visuals", "1", "--out", str(out), "--quiet"],
         cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert f"evaluating {phase / 'best'}" in proc.stdout
@@ -272,7 +309,7 @@ def test_errors_are_one_line(ckpt, pairs, tfds_dir, tmp_path, capsys):
     (tmp_path / "a_file").write_text("x")
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "notes.txt").write_text("mine")
-    ck, pd = ["--checkpoint", str(ckpt)], ["--pairs_dir", str(pairs)]
+    ck, pd = ["--checkpoint", str(ckpt)], ["--pairs-dir", str(pairs)]
     cases = {
         "no such checkpoint folder": ["--checkpoint", str(tmp_path / "missing")] + pd,
         "not a bokeh_jax checkpoint": ["--checkpoint", str(tmp_path / "not_ckpt")] + pd,
@@ -285,7 +322,7 @@ def test_errors_are_one_line(ckpt, pairs, tfds_dir, tmp_path, capsys):
         "no image pairs found": ck + ["--pairs_dir", str(tmp_path / "empty")],
         "exists and is not a folder": ck + pd + ["--out", str(tmp_path / "a_file")],
         "holds no earlier evaluation": ck + pd + ["--out", str(tmp_path / "busy")],
-        "--num_visuals needs --out": ck + pd + ["--num_visuals", "2"],
+        "--num-visuals needs --out": ck + pd + ["--num_visuals", "2"],
     }
     for expected, argv in cases.items():
         assert expected in _error(argv, capsys), expected
@@ -295,7 +332,7 @@ def test_errors_are_one_line(ckpt, pairs, tfds_dir, tmp_path, capsys):
 def test_real_ebb_samples_downscaled(shared_data, model):
     """The 6 real pairs at 1/8 size (192x128, a size compiled above), with baselines."""
     folder = shared_data / "ebb_samples"
-    examples, _, _ = evaluation.open_examples(split="val294", pairs_dir=folder)
+    examples, _, _ = sources.open_examples(split="val294", pairs_dir=folder)
     assert [p[0] for p in examples.pairs] == [4545, 4546, 4547]
     small = []
     for pair_id, o_path, b_path in iter_pairs(folder).pairs:

@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bokeh_jax import gallery, samples
 from bokeh_jax.cli import run_main
-from bokeh_jax.depth_render import disparity_map
+from bokeh_jax.inference.depth import disparity_map
+from bokeh_jax.io import samples
+from bokeh_jax.render import gallery
 
 
 @pytest.fixture(scope="module")

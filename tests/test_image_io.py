@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from bokeh_jax.cli import UserError
-from bokeh_jax.image_io import keeps_alpha, read_depth, read_image, read_photo, write_photo
+from bokeh_jax.errors import UserError
+from bokeh_jax.io.photos import keeps_alpha, read_depth, read_image, read_photo, write_photo
 
 H, W = 17, 23
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()

@@ -10,12 +10,12 @@ import sys
 
 import numpy as np
 import pytest
-import skimage.data
 import torch
+from conftest import noisy, sample_photo
 from PIL import Image
 
-from bokeh_jax import lpips as lp
-from bokeh_jax import metrics
+from bokeh_jax.evaluation import lpips as lp
+from bokeh_jax.evaluation import metrics
 
 TOL = 1e-4
 
@@ -96,25 +96,15 @@ def reference(model: TorchLPIPS, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return model(to_torch(x), to_torch(y)).numpy()
 
 
-def _photo(name: str, h: int, w: int) -> np.ndarray:
-    img = Image.fromarray(getattr(skimage.data, name)()).resize((w, h), Image.BILINEAR)
-    return np.asarray(img, np.float32) / 255
-
-
-def _noisy(x: np.ndarray, sigma: float, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return np.clip(x + sigma * rng.standard_normal(x.shape), 0, 1).astype(np.float32)
-
-
 # ---------------------------------------------------------------------------------------------
 # Agreement with the reference
 
 
 def test_alex_matches_torch_reference_on_photos(torch_lpips):
     # Odd size (not a multiple of the strides), a batch with different pairs.
-    astro, coffee = _photo("astronaut", 67, 101), _photo("coffee", 67, 101)
+    astro, coffee = sample_photo("astronaut", 67, 101), sample_photo("coffee", 67, 101)
     x = np.stack([astro, astro, coffee])
-    y = np.stack([_noisy(astro, 0.08), coffee, _photo("chelsea", 67, 101)])
+    y = np.stack([noisy(astro, 0.08), coffee, sample_photo("chelsea", 67, 101)])
     got = np.asarray(metrics.lpips(x, y))
     want = reference(torch_lpips("alex"), x, y)
     assert got.shape == (3,)
@@ -136,8 +126,8 @@ def test_alex_matches_torch_reference_on_real_ebb_pair(shared_data, torch_lpips)
 
 
 def test_vgg_matches_torch_reference(torch_lpips):
-    x = _photo("astronaut", 40, 56)[None]
-    y = _noisy(x, 0.1, seed=3)
+    x = sample_photo("astronaut", 40, 56)[None]
+    y = noisy(x, 0.1, seed=3)
     got = float(lp.lpips_distance(x, y, net="vgg")[0])
     want = float(reference(torch_lpips("vgg"), x, y)[0])
     assert got == pytest.approx(want, abs=TOL)
@@ -149,9 +139,9 @@ def test_vgg_matches_torch_reference(torch_lpips):
 
 
 def test_identical_images_give_zero_and_distance_grows_with_noise():
-    x = _photo("astronaut", 67, 101)
-    noisy = np.stack([x] + [_noisy(x, s, seed=7) for s in (0.02, 0.05, 0.1, 0.2)])
-    d = np.asarray(metrics.lpips(np.stack([x] * 5), noisy))
+    x = sample_photo("astronaut", 67, 101)
+    noised = np.stack([x] + [noisy(x, s, seed=7) for s in (0.02, 0.05, 0.1, 0.2)])
+    d = np.asarray(metrics.lpips(np.stack([x] * 5), noised))
     assert d[0] == 0.0
     assert np.all(np.diff(d) > 0), d
     assert d[-1] > 0.1

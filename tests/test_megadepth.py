@@ -13,8 +13,8 @@ import pytest
 import torch
 import torch_megadepth as tm
 
-from bokeh_jax.convert import convert_state_dict, unwrap_state_dict
-from bokeh_jax.models import BokehNet, MegaDepth
+from bokeh_jax.network.convert import convert_state_dict, unwrap_state_dict
+from bokeh_jax.network.models import BokehNet, MegaDepth
 
 H, W = 64, 96
 

@@ -9,12 +9,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import skimage.data
+from conftest import noisy, sample_photo
 from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio as sk_psnr
 from skimage.metrics import structural_similarity as sk_ssim
 
-from bokeh_jax import metrics
+from bokeh_jax.evaluation import metrics
 
 TOL = 1e-4
 
@@ -24,30 +24,19 @@ def _u8(x: np.ndarray) -> np.ndarray:
     return np.round(np.clip(x, 0, 1) * np.float32(255)).astype(np.uint8)
 
 
-def _photo(name: str, h: int, w: int) -> np.ndarray:
-    """A scikit-image sample photo resized to h x w, float32 in [0,1]."""
-    img = Image.fromarray(getattr(skimage.data, name)()).resize((w, h), Image.BILINEAR)
-    return np.asarray(img, np.float32) / 255
-
-
-def _noisy(x: np.ndarray, sigma: float, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return np.clip(x + sigma * rng.standard_normal(x.shape), 0, 1).astype(np.float32)
-
-
 def _pairs() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     rng = np.random.default_rng(0)
-    astro = _photo("astronaut", 37, 53)
-    coffee = _photo("coffee", 61, 97)
+    astro = sample_photo("astronaut", 37, 53)
+    coffee = sample_photo("coffee", 61, 97)
     return {
         "noise_37x53": (rng.random((37, 53, 3), np.float32), rng.random((37, 53, 3), np.float32)),
-        "astronaut_37x53_vs_noisy": (astro, _noisy(astro, 0.05, 1)),
-        "coffee_61x97_vs_chelsea": (coffee, _photo("chelsea", 61, 97)),
+        "astronaut_37x53_vs_noisy": (astro, noisy(astro, 0.05, 1)),
+        "coffee_61x97_vs_chelsea": (coffee, sample_photo("chelsea", 61, 97)),
         # Out-of-range values: quantisation clips them, as saving a PNG would.
         "coffee_61x97_out_of_range": (coffee, (coffee - 0.5) * 1.3 + 0.5),
         # Bright and nearly flat: where E[x^2]-E[x]^2 in float32 would cancel.
         "bright_flat_61x97": (np.full((61, 97, 3), 0.98, np.float32),
-                              _noisy(np.full((61, 97, 3), 0.98, np.float32), 0.004, 2)),
+                              noisy(np.full((61, 97, 3), 0.98, np.float32), 0.004, 2)),
     }
 
 
@@ -113,7 +102,7 @@ def test_unquantized_ssim_and_psnr_match_skimage_on_floats():
     x = np.zeros((61, 97, 3), np.float32)
     x[:, 48:] = 0.97
     x = np.clip(x + 0.003 * rng.standard_normal(x.shape), 0, 1).astype(np.float32)
-    y = _noisy(x, 0.01, 4)
+    y = noisy(x, 0.01, 4)
     for a, b in ((x, y), PAIRS["coffee_61x97_vs_chelsea"]):
         got_ssim = float(metrics.ssim(a[None], b[None], quantize=False)[0])
         got_psnr = float(metrics.psnr(a[None], b[None], quantize=False)[0])

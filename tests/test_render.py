@@ -18,26 +18,24 @@ import cv2
 import jax
 import numpy as np
 import pytest
+from conftest import TINY_KERNELS as KS
+from conftest import textured
 from PIL import Image, ImageCms
 
-from bokeh_jax import load_model, model_io, render, tiling
+from bokeh_jax import ops
 from bokeh_jax.cli import run_main
-from bokeh_jax.depth_render import render_depth
-from bokeh_jax.learned_render import LearnedRenderer, upsample
-from bokeh_jax.models import BokehNet
-from bokeh_jax.train.state import init_variables
+from bokeh_jax.inference import tiling
+from bokeh_jax.inference.depth import render_depth
+from bokeh_jax.inference.learned import render_photo
+from bokeh_jax.inference.resample import resize
+from bokeh_jax.render import cli as render_cli
 
-KS = (5, 9)
 H, W = 17, 23
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _photo(h: int = H, w: int = W, seed: int = 0) -> np.ndarray:
-    """Textured uint8 RGB (noise over a gradient): blur visibly changes it."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:h, 0:w] / max(h, w)
-    base = np.stack([x, y, 1 - x], -1) * 120 + 60
-    return np.clip(base + rng.normal(0, 40, (h, w, 3)), 0, 255).astype(np.uint8)
+    return textured(h, w, seed)
 
 
 def _two_planes(h: int = H, w: int = W) -> np.ndarray:
@@ -48,7 +46,7 @@ def _two_planes(h: int = H, w: int = W) -> np.ndarray:
 
 
 def _cli(argv, capsys) -> tuple[int, str, str]:
-    code = run_main(render.main, [str(a) for a in argv])
+    code = run_main(render_cli.main, [str(a) for a in argv])
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -76,7 +74,7 @@ def test_windows_cover_once_with_margins(n, window, margin):
 
 @pytest.fixture(scope="module")
 def blend_fn():
-    return jax.jit(lambda rgb, a, w: (tiling.blend_photo(rgb, a, w, KS),))
+    return jax.jit(lambda rgb, a, w: (ops.blend_photo(rgb, a, w, KS),))
 
 
 def _weights(h, w, seed=1):
@@ -94,11 +92,13 @@ def test_tiled_equals_untiled_with_tiny_tiles(blend_fn):
         whole = np.asarray(blend_fn(rgb, a, weights)[0])
         tiled = tiling.apply_tiled(blend_fn, [rgb, a, weights], halo, window=2 * halo + 3)[0]
         np.testing.assert_allclose(tiled, whole, atol=1e-6, rtol=0)
-    # The same through the public depth renderer (uint8 output, 16x16 windows).
+    # The same through the public renderers (16x16 windows).
     disp = np.random.default_rng(3).random((h, w)).astype(np.float32)
     whole = render_depth(rgb, alpha, disp, 0.4, 1.5, KS)[0]
-    np.testing.assert_array_equal(render_depth(rgb, alpha, disp, 0.4, 1.5, KS, window=16)[0],
-                                  whole)
+    np.testing.assert_allclose(render_depth(rgb, alpha, disp, 0.4, 1.5, KS, window=16)[0],
+                               whole, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(tiling.blend_tiled(rgb, alpha, weights, KS, window=16),
+                               np.asarray(blend_fn(rgb, alpha, weights)[0]), atol=1e-6, rtol=0)
 
 
 def test_alpha_aware_blend_matches_opencv(blend_fn):
@@ -128,7 +128,7 @@ def test_focus_plane_stays_sharp_the_other_blurs():
     disp = _two_planes().astype(np.float32) / 255.0
     inner = (slice(2, -2), slice(2, W // 2 - 5)), (slice(2, -2), slice(W // 2 + 5, -2))
     for focus, sharp, blurred in ((disp[0, 0], *inner), (disp[0, -1], *inner[::-1])):
-        out = render_depth(rgb, None, disp, float(focus), 1.0, KS)[0] / 255.0
+        out = render_depth(rgb, None, disp, float(focus), 1.0, KS)[0]
         d_sharp = np.abs(out[sharp] - rgb[sharp]).mean()
         d_blur = np.abs(out[blurred] - rgb[blurred]).mean()
         assert d_sharp < 0.01 and d_blur > 0.05
@@ -137,21 +137,14 @@ def test_focus_plane_stays_sharp_the_other_blurs():
 # --- learned mode ----------------------------------------------------------------------
 
 
-def _random_variables(module: BokehNet) -> dict:
-    return init_variables(module, 0)
+@pytest.fixture(scope="module")
+def ckpt(tiny_ckpt):
+    return tiny_ckpt
 
 
 @pytest.fixture(scope="module")
-def ckpt(tmp_path_factory) -> Path:
-    meta = {"kind": "test", "kernel_sizes": list(KS), "head_kernel": 3, "head_init": "random",
-            "has_depth_head": True, "resolution": [32, 48]}
-    return model_io.save_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny",
-                                    _random_variables(BokehNet(kernel_sizes=KS)), meta)
-
-
-@pytest.fixture(scope="module")
-def model(ckpt):
-    return load_model(ckpt)
+def model(tiny_model):
+    return tiny_model
 
 
 def test_learned_renderer_matches_model_weights_and_opencv(model):
@@ -169,19 +162,26 @@ def test_learned_renderer_matches_model_weights_and_opencv(model):
     refs = {"paper": np.asarray(jax.image.resize(eq1(small, weights), (H, W, 3), "linear")),
             "fullres": eq1(rgb, np.asarray(jax.image.resize(weights, (H, W, k1), "linear")))}
     for policy, ref in refs.items():
-        out = LearnedRenderer(model, policy, window=12).render(rgb, None, with_weights=True,
-                                                              with_depth=True)
-        assert out.bokeh.dtype == np.uint8 and out.bokeh.shape == (H, W, 3)
-        assert np.abs(out.bokeh.astype(np.float32) - ref * 255.0).max() <= 0.5 + 1e-3, policy
-        assert out.weights_rgb.shape == (H, W, 3) and out.disparity.shape == (H, W)
+        out = render_photo(model.module, model.variables, model.resolution, rgb,
+                           policy=policy, with_weights=True, with_depth=True, window=12)
+        assert out.bokeh.dtype == np.float32 and out.bokeh.shape == (H, W, 3)
+        assert np.abs(out.bokeh - ref).max() <= 2e-4, policy
+        assert out.weights.shape == (H, W, k1) and out.disparity.shape == (H, W)
+        np.testing.assert_allclose(out.weights.sum(-1), 1.0, atol=1e-5)
         assert 0.0 <= out.disparity.min() and out.disparity.max() <= 1.0
+        assert out.log_depth.shape == (H, W, 1)
+        # BokehModel.render is the same path (untiled here: float summation order, ~1e-7).
+        np.testing.assert_allclose(model.render(rgb, policy=policy), out.bokeh, atol=1e-6)
 
 
-def test_upsample_matches_jax_resize():
+def test_resize_matches_jax_resize():
     x = np.random.default_rng(4).random((8, 12, 5)).astype(np.float32)
     for hw in ((37, 50), (3, 5)):
-        np.testing.assert_allclose(upsample(x, hw), jax.image.resize(x, (*hw, 5), "linear"),
+        np.testing.assert_allclose(resize(x, hw), jax.image.resize(x, (*hw, 5), "linear"),
                                    atol=1e-5)
+    big = np.random.default_rng(5).random((60, 90)).astype(np.float32)  # shrinking too
+    np.testing.assert_allclose(resize(big, (17, 23)), jax.image.resize(big, (17, 23), "linear"),
+                               atol=1e-4)
 
 
 # --- the command line ------------------------------------------------------------------

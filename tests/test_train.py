@@ -18,15 +18,14 @@ import jax
 import numpy as np
 import pytest
 
-from bokeh_jax import model_io
-from bokeh_jax.cli import UserError
+from bokeh_jax.configs import common
 from bokeh_jax.data import pipeline
+from bokeh_jax.errors import UserError
+from bokeh_jax.network import checkpoint as model_io
 from bokeh_jax.train import trainer
 from bokeh_jax.train.trainer import TrainingError, phase_config, train_and_evaluate
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-from configs import common  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -172,8 +171,7 @@ PMAP_SCRIPT = textwrap.dedent("""
     os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
     import jax, jax.numpy as jnp, numpy as np
     from flax import jax_utils
-    sys.path.insert(0, {repo!r})
-    from configs import common
+    from bokeh_jax.configs import common
     from bokeh_jax.train import state as S, step as T
     from bokeh_jax.train.trainer import phase_config
     from bokeh_jax.cli import enable_compilation_cache
@@ -186,13 +184,12 @@ PMAP_SCRIPT = textwrap.dedent("""
     state = S.create_state(S.init_variables(model, 0), tx)
     rng = np.random.default_rng(0)
     batch = {{k: rng.random((4, 32, 48, 3), dtype=np.float32) for k in ("original", "bokeh")}}
-    key = jax.random.key(0)
     single = jax.jit(T.make_train_step(model, tx, loss="l1", bn_mode="frozen"))
-    s1, m1 = single(state, batch, key)
+    s1, m1 = single(state, batch)
     step = T.make_train_step(model, tx, loss="l1", bn_mode="frozen", axis_name="d")
     p = jax.pmap(step, axis_name="d")
     split = {{k: v.reshape(2, 2, 32, 48, 3) for k, v in batch.items()}}
-    s2, m2 = p(jax_utils.replicate(state), split, jax.random.split(key, 2))
+    s2, m2 = p(jax_utils.replicate(state), split)
     s2 = jax.tree.map(lambda x: x[0], s2)
     np.testing.assert_allclose(float(m2["loss"][0]), float(m1["loss"]), rtol=1e-5)
     worst = max(float(jnp.max(jnp.abs(a - b))) for a, b in
@@ -202,7 +199,7 @@ PMAP_SCRIPT = textwrap.dedent("""
     print("worst", worst, "moved", moved)
     assert moved > 1e-4 and worst < 1e-6
     # A global batch the devices cannot share is refused before anything runs.
-    from bokeh_jax.cli import UserError
+    from bokeh_jax.errors import UserError
     from bokeh_jax.train.trainer import train_phase
     c.phase1.global_batch_size = 3
     try:
@@ -217,8 +214,7 @@ PMAP_SCRIPT = textwrap.dedent("""
 
 def test_pmap_step_on_two_devices_equals_single_device_step():
     cache = os.environ.get("BOKEH_JAX_CACHE", str(REPO / ".cache" / "jax-tests"))
-    proc = subprocess.run([sys.executable, "-c", PMAP_SCRIPT.format(repo=str(REPO),
-                                                                    cache=cache)],
+    proc = subprocess.run([sys.executable, "-c", PMAP_SCRIPT.format(cache=cache)],
                           capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 0 and "OK" in proc.stdout, proc.stdout + proc.stderr[-3000:]
 
@@ -228,7 +224,7 @@ def test_phase1_starts_from_a_pth_or_a_converted_folder(data_dir, tmp_path):
     import torch
     import torch_megadepth as tm
 
-    from bokeh_jax.convert import convert_state_dict, main, unwrap_state_dict
+    from bokeh_jax.network.convert import convert_state_dict, main, unwrap_state_dict
     from bokeh_jax.train import state as state_lib
 
     torch.manual_seed(0)

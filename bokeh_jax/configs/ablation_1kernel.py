@@ -7,7 +7,7 @@ Our copy of the paper does not give the single kernel's size; we use 45, the mid
 the final model's three.
 """
 
-from configs import common
+from bokeh_jax.configs import common
 
 
 def get_config():

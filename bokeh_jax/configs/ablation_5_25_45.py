@@ -4,7 +4,7 @@
         --config.init_checkpoint=megadepth.pth
 """
 
-from configs import common
+from bokeh_jax.configs import common
 
 
 def get_config():

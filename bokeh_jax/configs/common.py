@@ -3,7 +3,7 @@
     python train.py --config phase1 --workdir runs/ebb --config.init_checkpoint=megadepth_jax/
 
 Not a runnable phase by itself: phase1/phase2/phase3/demo import it and override what
-differs. What the paper fixes (method.md): three phases (L1, L1, negative SSIM), Adam, a
+differs. What the paper fixes (docs/method.md): three phases (L1, L1, negative SSIM), Adam, a
 learning rate from 1e-3 decreasing to 1e-5, horizontal and vertical flips, kernels
 25/45/75. What it leaves open, with our choice: phase resolutions (256x384, then 384x576),
 Adam betas (0.9, 0.999), batch size (8), step counts, the schedule's shape (geometric),

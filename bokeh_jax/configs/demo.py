@@ -9,7 +9,7 @@ on the validation split into runs/demo/eval/ and renders the real sample photos 
 runs/demo/renders/.
 """
 
-from configs import common
+from bokeh_jax.configs import common
 
 
 def get_config():

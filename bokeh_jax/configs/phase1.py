@@ -3,7 +3,7 @@
     python train.py --config phase1 --workdir runs/ebb --config.init_checkpoint=megadepth_jax/
 """
 
-from configs import common
+from bokeh_jax.configs import common
 
 
 def get_config():

@@ -3,7 +3,7 @@
     python train.py --config phase3 --workdir runs/ebb
 """
 
-from configs import common
+from bokeh_jax.configs import common
 
 
 def get_config():

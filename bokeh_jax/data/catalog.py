@@ -10,20 +10,33 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import shlex
 from pathlib import Path
 
-from bokeh_jax.cli import UserError
+from bokeh_jax.errors import UserError
+from bokeh_jax.names import EBB, SYNTHETIC
 
-EBB = "ebb"
-SYNTHETIC = "synthetic_bokeh"
 VERSION = "1.0.0"  # both builders; bump here and in the builder together
+# synthetic_bokeh's builder configs: one per size, split sizes and seed.
+SYNTHETIC_DEFAULT = {"height": 256, "width": 384, "num_train": 2000, "num_val": 200, "seed": 0}
+_CONFIG_RE = re.compile(r"^(\d+)x(\d+)_train(\d+)_val(\d+)_seed(\d+)$")
 
 
 def default_data_dir() -> Path:
     """TFDS's default data dir: ``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``."""
     env = os.environ.get("TFDS_DATA_DIR")
     return Path(env).expanduser() if env else Path.home() / "tensorflow_datasets"
+
+
+def data_dir_or_default(data_dir: str | os.PathLike | None) -> Path:
+    """``data_dir`` (expanded), or :func:`default_data_dir` when None."""
+    return Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
+
+
+def split_counts(builder) -> dict[str, int]:
+    """{split: number of examples} of a built dataset."""
+    return {name: info.num_examples for name, info in builder.info.splits.items()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,16 +55,28 @@ class PreparedDataset:
         return dataset_path(self.name, self.data_dir)
 
 
+def config_name(height: int, width: int, num_train: int, num_val: int, seed: int) -> str:
+    """The builder-config name of a build, e.g. ``256x384_train2000_val200_seed0``."""
+    return f"{height}x{width}_train{num_train}_val{num_val}_seed{seed}"
+
+
+def parse_config_name(name: str) -> dict[str, int] | None:
+    """Inverse of :func:`config_name` (None when ``name`` is not of that form)."""
+    m = _CONFIG_RE.match(name)
+    if not m:
+        return None
+    keys = ("height", "width", "num_train", "num_val", "seed")
+    return dict(zip(keys, map(int, m.groups()), strict=True))
+
+
 def canonical_name(name: str) -> str:
     """``synthetic_bokeh`` -> ``synthetic_bokeh/<default config>``; checks the name."""
-    from bokeh_jax.data import synthetic_builder as sb
-
     if name == EBB:
         return name
     if name == SYNTHETIC:
-        return f"{SYNTHETIC}/{sb.DEFAULT_CONFIG.name}"
+        return f"{SYNTHETIC}/{config_name(**SYNTHETIC_DEFAULT)}"
     base, _, config = name.partition("/")
-    if base == SYNTHETIC and sb.parse_config_name(config) is not None:
+    if base == SYNTHETIC and parse_config_name(config) is not None:
         return name
     raise UserError(f"unknown dataset {name!r}: use 'ebb', 'synthetic_bokeh' or "
                     "'synthetic_bokeh/<H>x<W>_train<N>_val<M>_seed<S>' "
@@ -60,23 +85,20 @@ def canonical_name(name: str) -> str:
 
 def dataset_path(name: str, data_dir: str | os.PathLike | None = None) -> Path:
     """The folder of a build: ``DATA_DIR/<name>[/<config>]/<version>``."""
-    data_dir = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
-    return data_dir / canonical_name(name) / VERSION
+    return data_dir_or_default(data_dir) / canonical_name(name) / VERSION
 
 
 def prepare_command(name: str, data_dir: str | os.PathLike | None = None) -> str:
     """The shell command that builds ``name`` into ``data_dir``."""
-    from bokeh_jax.data import synthetic_builder as sb
-
     name = canonical_name(name)
     cmd = ["python", "-m", "bokeh_jax.data.prepare"]
     if name == EBB:
-        cmd += ["ebb", "--manual_dir", "/path/to/EBB"]
+        cmd += [EBB, "--manual-dir", "/path/to/EBB"]
     else:
-        cfg = sb.parse_config_name(name.partition("/")[2])
-        cmd += [SYNTHETIC] + [f"--{k}={v}" for k, v in cfg.items()]
+        cfg = parse_config_name(name.partition("/")[2])
+        cmd += [SYNTHETIC] + [f"--{k.replace('_', '-')}={v}" for k, v in cfg.items()]
     if data_dir is not None:
-        cmd += ["--data_dir", str(data_dir)]
+        cmd += ["--data-dir", str(data_dir)]
     return shlex.join(cmd)
 
 
@@ -95,7 +117,7 @@ def load_builder(dataset: str | PreparedDataset, data_dir: str | os.PathLike | N
     name, data_dir = resolve(dataset, data_dir)
     path = dataset_path(name, data_dir)
     if not (path / "dataset_info.json").is_file():
-        where = data_dir if data_dir is not None else default_data_dir()
+        where = data_dir_or_default(data_dir)
         raise UserError(f"dataset {canonical_name(name)} is not built in {where}; build it "
                         f"with: {prepare_command(name, data_dir)}")
     return tfds.builder_from_directory(os.fspath(path))
@@ -103,7 +125,7 @@ def load_builder(dataset: str | PreparedDataset, data_dir: str | os.PathLike | N
 
 def check_split(builder, split: str) -> int:
     """Number of examples in ``split``; UserError listing the splits when it is unknown."""
-    splits = {name: info.num_examples for name, info in builder.info.splits.items()}
+    splits = split_counts(builder)
     if split not in splits:
         raise UserError(f"unknown split {split!r} for {builder.info.full_name}; "
                         f"available: {', '.join(sorted(splits))}")

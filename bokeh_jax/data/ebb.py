@@ -22,11 +22,10 @@ import numpy as np
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from bokeh_jax.cli import UserError
-from bokeh_jax.data import catalog, images
+from bokeh_jax.data import images
 from bokeh_jax.data.builder_base import LocalBuilder
+from bokeh_jax.errors import UserError
 
-NAME = catalog.EBB
 SPLITS = ("train", "val294")
 NUM_IDS = 4694  # ids 0..4693
 VAL_START = 4400
@@ -53,13 +52,7 @@ class ScanResult:
 
 def find_layout(manual_dir: str | Path) -> tuple[Path, Path]:
     """The ``original`` and ``bokeh`` folders under ``manual_dir`` (or ``manual_dir/Training``)."""
-    root = Path(manual_dir).expanduser()
-    if not root.is_dir():
-        raise UserError(f"{root}: no such folder; pass the EBB! folder holding {LAYOUT}")
-    for base in (root / "Training", root):
-        if (base / "original").is_dir() and (base / "bokeh").is_dir():
-            return base / "original", base / "bokeh"
-    raise UserError(f"{root}: not an EBB! folder; expected {LAYOUT}")
+    return images.find_pair_folders(manual_dir, LAYOUT)
 
 
 def _jpeg_size(path: Path) -> tuple[int, int]:
@@ -117,7 +110,7 @@ def scan(manual_dir: str | Path, *, skip_bad: bool = False, progress: bool = Tru
             pairs[split_of(pair_id)].append((pair_id, o, b))
     if bad and not skip_bad:
         raise UserError(f"{len(bad)} bad file(s) in {orig_dir.parent}, nothing written "
-                        "(fix them, or pass --skip_bad to leave those pairs out):\n"
+                        "(fix them, or pass --skip-bad to leave those pairs out):\n"
                         + "\n".join(bad))
     if not any(pairs.values()):
         raise UserError(f"{orig_dir.parent}: no usable pair left (all {len(bad)} bad); "
@@ -128,7 +121,7 @@ def scan(manual_dir: str | Path, *, skip_bad: bool = False, progress: bool = Tru
 class Ebb(LocalBuilder):
     """EBB! pairs (all-in-focus / f1.8 bokeh JPEGs) from a local folder."""
 
-    MANUAL_DOWNLOAD_INSTRUCTIONS = f"Pass the folder holding {LAYOUT} as --manual_dir."
+    MANUAL_DOWNLOAD_INSTRUCTIONS = f"Pass the folder holding {LAYOUT} as --manual-dir."
 
     def __init__(self, *, skip_bad: bool = False, progress: bool = True,
                  scan_result: ScanResult | None = None, **kwargs):

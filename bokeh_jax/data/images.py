@@ -1,4 +1,5 @@
-"""Image decoding shared by the input pipeline and the folder reader (Pillow, no OpenCV)."""
+"""Image decoding and the pairs-folder layout, shared by the builders, the input pipeline and
+the folder reader (Pillow, no OpenCV)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from bokeh_jax.errors import UserError
 
 
 def decode_rgb(data: bytes, size: tuple[int, int] | None = None, *, flip_h: bool = False,
@@ -51,3 +54,15 @@ def numbered_files(folder: Path, pattern: re.Pattern) -> dict[int, Path]:
         if m and p.is_file():
             found[int(m.group(1))] = p
     return found
+
+
+def find_pair_folders(folder: str | Path, layout: str) -> tuple[Path, Path]:
+    """The ``original`` and ``bokeh`` folders of a pairs folder: ``folder/{original,bokeh}``,
+    else EBB!'s ``folder/Training/{original,bokeh}``. ``layout`` describes it in errors."""
+    root = Path(folder).expanduser()
+    if not root.is_dir():
+        raise UserError(f"{root}: no such folder; expected {layout}")
+    for base in (root, root / "Training"):
+        if (base / "original").is_dir() and (base / "bokeh").is_dir():
+            return base / "original", base / "bokeh"
+    raise UserError(f"{root}: no original/ and bokeh/ folders; expected {layout}")

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bokeh_jax.cli import UserError
 from bokeh_jax.data import images
+from bokeh_jax.errors import UserError
 
 _NAME_RE = re.compile(r"^(\d+)\.(jpe?g|png)$", re.IGNORECASE)
 LAYOUT = "FOLDER/original/N.jpg and FOLDER/bokeh/N.jpg (or FOLDER/Training/original, ...)"
@@ -58,18 +58,11 @@ def iter_pairs(folder: str | os.PathLike, *, skip_unpaired: bool = False) -> Pai
     side only (all named; ``skip_unpaired`` leaves those out instead). Broken or
     mismatched files raise UserError when their item is read.
     """
-    root = Path(folder).expanduser()
-    if not root.is_dir():
-        raise UserError(f"{root}: no such folder; expected {LAYOUT}")
-    for base in (root, root / "Training"):
-        if (base / "original").is_dir() and (base / "bokeh").is_dir():
-            break
-    else:
-        raise UserError(f"{root}: no original/ and bokeh/ folders; expected {LAYOUT}")
-
-    originals = images.numbered_files(base / "original", _NAME_RE)
-    bokehs = images.numbered_files(base / "bokeh", _NAME_RE)
-    unpaired = [f"{p}: no partner in {(base / 'bokeh') if i in originals else (base / 'original')}"
+    original_dir, bokeh_dir = images.find_pair_folders(folder, LAYOUT)
+    base = original_dir.parent
+    originals = images.numbered_files(original_dir, _NAME_RE)
+    bokehs = images.numbered_files(bokeh_dir, _NAME_RE)
+    unpaired = [f"{p}: no partner in {bokeh_dir if i in originals else original_dir}"
                 for i, p in sorted({**bokehs, **originals}.items())
                 if (i in originals) != (i in bokehs)]
     if unpaired and not skip_unpaired:

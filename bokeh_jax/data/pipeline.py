@@ -34,9 +34,9 @@ from collections.abc import Sequence
 import grain
 import numpy as np
 
-from bokeh_jax.cli import UserError
 from bokeh_jax.data import catalog, images
 from bokeh_jax.data.catalog import PreparedDataset
+from bokeh_jax.errors import UserError
 
 _IMAGE_KEYS = ("original", "bokeh")
 
@@ -150,11 +150,6 @@ class TrainLoader(grain.DatasetIterator):
         self._stop()
         self._next = int(state["next_batch"])
 
-    def start_prefetch(self) -> None:
-        if self._it is None:
-            self._start()
-        self._it.start_prefetch()
-
     def _stop(self) -> None:
         if self._it is not None:
             self._it.close()
@@ -169,6 +164,17 @@ class TrainLoader(grain.DatasetIterator):
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def check_batch_size(global_batch_size: int, num_devices: int,
+                     name: str = "global batch size") -> None:
+    """A global batch splits evenly over the devices, or UserError naming ``name``."""
+    if num_devices < 1 or global_batch_size < 1:
+        raise UserError(f"{name} {global_batch_size} on {num_devices} device(s): both must be "
+                        ">= 1")
+    if global_batch_size % num_devices:
+        raise UserError(f"{name} {global_batch_size} is not divisible by the {num_devices} "
+                        f"devices: use a multiple of {num_devices}")
 
 
 def make_train_loader(dataset: str | PreparedDataset, split: str, *,
@@ -199,12 +205,7 @@ def make_train_loader(dataset: str | PreparedDataset, split: str, *,
       A :class:`TrainLoader` (a grain ``DatasetIterator``); ``steps_per_epoch`` tells how
       many batches one epoch holds.
     """
-    if num_devices < 1 or global_batch_size < 1:
-        raise UserError(f"global_batch_size={global_batch_size}, num_devices={num_devices}: "
-                        "both must be >= 1")
-    if global_batch_size % num_devices:
-        raise UserError(f"global batch size {global_batch_size} is not divisible by the "
-                        f"{num_devices} devices: use a multiple of {num_devices}")
+    check_batch_size(global_batch_size, num_devices)
     h, w = (int(x) for x in resolution)
     if h < 1 or w < 1:
         raise UserError(f"resolution {tuple(resolution)}: needs positive (H, W)")

@@ -1,8 +1,8 @@
 """Builds the datasets the pipeline reads (TFDS, array_record files, no TensorFlow).
 
-    python -m bokeh_jax.data.prepare ebb --manual_dir DIR [--data_dir OUT] [--skip_bad]
-    python -m bokeh_jax.data.prepare synthetic_bokeh [--data_dir OUT] [--num_train N]
-        [--num_val M] [--height H] [--width W] [--seed S] [--workers K]
+    python -m bokeh_jax.data.prepare ebb --manual-dir DIR [--data-dir OUT] [--skip-bad]
+    python -m bokeh_jax.data.prepare synthetic_bokeh [--data-dir OUT] [--num-train N]
+        [--num-val M] [--height H] [--width W] [--seed S] [--workers K]
 
 ``OUT`` defaults to TFDS's data dir (``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``).
 Re-running on a built dataset does nothing. TFDS writes into a temporary folder and
@@ -12,7 +12,6 @@ prints the dataset name to give the pipeline (and training / evaluation configs)
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
 import os
@@ -21,13 +20,12 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from bokeh_jax.cli import UserError, run_main
-from bokeh_jax.data import catalog
+from bokeh_jax.cli import ArgumentParser, run_main
+from bokeh_jax.data import catalog, ebb
+from bokeh_jax.data import synthetic_builder as sb
 from bokeh_jax.data.catalog import PreparedDataset
-
-
-def _data_dir(data_dir: str | os.PathLike | None) -> Path:
-    return Path(data_dir).expanduser() if data_dir is not None else catalog.default_data_dir()
+from bokeh_jax.errors import UserError
+from bokeh_jax.names import EBB, SYNTHETIC
 
 
 def _build(builder, progress: bool, **kwargs) -> None:
@@ -57,8 +55,7 @@ def _quiet_absl_warnings():
 
 def _prepared(name: str, data_dir: Path) -> PreparedDataset:
     builder = catalog.load_builder(name, data_dir)
-    splits = {s: info.num_examples for s, info in builder.info.splits.items()}
-    return PreparedDataset(catalog.canonical_name(name), data_dir, splits)
+    return PreparedDataset(catalog.canonical_name(name), data_dir, catalog.split_counts(builder))
 
 
 def prepare_synthetic(*, data_dir: str | os.PathLike | None = None, num_train: int = 2000,
@@ -80,14 +77,12 @@ def prepare_synthetic(*, data_dir: str | os.PathLike | None = None, num_train: i
     Returns:
       The PreparedDataset (name ``synthetic_bokeh/<HxW>_train<N>_val<M>_seed<S>``).
     """
-    from bokeh_jax.data import synthetic_builder as sb
-
     try:
         config = sb.make_config(height, width, num_train, num_val, seed)
     except ValueError as e:
         raise UserError(f"{e}") from None
-    name = f"{catalog.SYNTHETIC}/{config.name}"
-    out = _data_dir(data_dir)
+    name = f"{SYNTHETIC}/{config.name}"
+    out = catalog.data_dir_or_default(data_dir)
     if (catalog.dataset_path(name, out) / "dataset_info.json").is_file():
         log(f"{name} already built in {out}; nothing to do (delete "
             f"{catalog.dataset_path(name, out).parent} to rebuild)")
@@ -119,13 +114,11 @@ def prepare_ebb(manual_dir: str | os.PathLike, *, data_dir: str | os.PathLike | 
     Returns:
       The PreparedDataset (name ``ebb``).
     """
-    from bokeh_jax.data import ebb
-
-    out = _data_dir(data_dir)
-    if (catalog.dataset_path(catalog.EBB, out) / "dataset_info.json").is_file():
+    out = catalog.data_dir_or_default(data_dir)
+    if (catalog.dataset_path(EBB, out) / "dataset_info.json").is_file():
         log(f"ebb already built in {out}; nothing to do (delete "
-            f"{catalog.dataset_path(catalog.EBB, out).parent} to rebuild)")
-        return _prepared(catalog.EBB, out)
+            f"{catalog.dataset_path(EBB, out).parent} to rebuild)")
+        return _prepared(EBB, out)
     # Checked before TFDS starts, so a bad folder leaves nothing behind in data_dir.
     result = ebb.scan(manual_dir, skip_bad=skip_bad, progress=progress)
     if result.bad:
@@ -134,32 +127,54 @@ def prepare_ebb(manual_dir: str | os.PathLike, *, data_dir: str | os.PathLike | 
     log(f"building ebb in {out} ({result.num_pairs} pairs)")
     _build(builder, progress, manual_dir=os.fspath(Path(manual_dir).expanduser()))
     log(f"built ebb in {out}")
-    return _prepared(catalog.EBB, out)
+    return _prepared(EBB, out)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bokeh_jax.data.prepare",
-                                     description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="dataset", required=True)
-    p_ebb = sub.add_parser("ebb", help="EBB! from a local folder")
-    p_ebb.add_argument("--manual_dir", required=True,
-                       help="folder holding Training/original/N.jpg and Training/bokeh/N.jpg")
-    p_ebb.add_argument("--skip_bad", action="store_true",
-                       help="skip pairs with missing/broken/mismatched files instead of stopping")
-    p_syn = sub.add_parser("synthetic_bokeh", help="render the synthetic thin-lens dataset")
-    p_syn.add_argument("--num_train", type=int, default=2000)
-    p_syn.add_argument("--num_val", type=int, default=200)
-    p_syn.add_argument("--height", type=int, default=256)
-    p_syn.add_argument("--width", type=int, default=384)
-    p_syn.add_argument("--seed", type=int, default=0)
+EXAMPLES = {
+    SYNTHETIC: "{prog} synthetic_bokeh --num-train 480 --num-val 48 --height 128 --width 192",
+    EBB: "{prog} ebb --manual-dir /data/EBB --data-dir /data/tfds --skip-bad",
+}
+
+
+def _examples(prog: str, *names: str) -> str:
+    return "examples:\n" + "\n".join("  " + EXAMPLES[n].format(prog=prog) for n in names)
+
+
+def main(argv: Sequence[str] | None = None,
+         prog: str = "python -m bokeh_jax.data.prepare") -> int:
+    parser = ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0],
+                            epilog=_examples(prog, SYNTHETIC, EBB))
+    sub = parser.add_subparsers(dest="dataset", required=True, metavar="DATASET")
+    p_ebb = sub.add_parser(EBB, help="EBB! from a local folder", epilog=_examples(prog, EBB))
+    p_ebb.add_argument("--manual-dir", required=True,
+                       help="folder holding Training/original/N.jpg and Training/bokeh/N.jpg "
+                            "(or that Training folder itself)")
+    p_ebb.add_argument("--skip-bad", action="store_true",
+                       help="leave out pairs with a missing partner, an unreadable or "
+                            "truncated JPEG or mismatched sizes (listed) instead of stopping")
+    p_syn = sub.add_parser(SYNTHETIC, help="render the synthetic thin-lens dataset",
+                           epilog=_examples(prog, SYNTHETIC))
+    defaults = catalog.SYNTHETIC_DEFAULT
+    p_syn.add_argument("--num-train", type=int, default=defaults["num_train"],
+                       help="pairs in the train split (default: %(default)s)")
+    p_syn.add_argument("--num-val", type=int, default=defaults["num_val"],
+                       help="pairs in the validation split (default: %(default)s)")
+    p_syn.add_argument("--height", type=int, default=defaults["height"],
+                       help="image height in pixels (default: %(default)s)")
+    p_syn.add_argument("--width", type=int, default=defaults["width"],
+                       help="image width in pixels (default: %(default)s)")
+    p_syn.add_argument("--seed", type=int, default=defaults["seed"],
+                       help="dataset seed; example i of a split depends only on (seed, split, "
+                            "i) (default: %(default)s)")
     p_syn.add_argument("--workers", type=int, default=None,
                        help="rendering processes (default: all CPUs from 500 pairs up, else 1)")
     for p in (p_ebb, p_syn):
-        p.add_argument("--data_dir", default=None,
-                       help="TFDS data dir (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)")
+        p.add_argument("--data-dir", default=None,
+                       help="TFDS data dir to build into (default: $TFDS_DATA_DIR or "
+                            "~/tensorflow_datasets)")
     args = parser.parse_args(argv)
 
-    if args.dataset == "ebb":
+    if args.dataset == EBB:
         ds = prepare_ebb(args.manual_dir, data_dir=args.data_dir, skip_bad=args.skip_bad)
     else:
         ds = prepare_synthetic(data_dir=args.data_dir, num_train=args.num_train,

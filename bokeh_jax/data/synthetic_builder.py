@@ -13,7 +13,6 @@ import concurrent.futures
 import dataclasses
 import io
 import multiprocessing
-import re
 from collections.abc import Iterator
 from typing import ClassVar
 
@@ -23,10 +22,6 @@ from PIL import Image
 
 from bokeh_jax.data import catalog, synthetic
 from bokeh_jax.data.builder_base import LocalBuilder
-
-NAME = catalog.SYNTHETIC
-SPLITS = ("train", "validation")
-_CONFIG_RE = re.compile(r"^(\d+)x(\d+)_train(\d+)_val(\d+)_seed(\d+)$")
 
 
 @dataclasses.dataclass(eq=False)
@@ -38,11 +33,6 @@ class SyntheticBokehConfig(tfds.core.BuilderConfig):
     num_train: int = 2000
     num_val: int = 200
     seed: int = 0
-
-
-def config_name(height: int, width: int, num_train: int, num_val: int, seed: int) -> str:
-    """The builder-config name of a build, e.g. ``256x384_train2000_val200_seed0``."""
-    return f"{height}x{width}_train{num_train}_val{num_val}_seed{seed}"
 
 
 def make_config(height: int = 256, width: int = 384, num_train: int = 2000, num_val: int = 200,
@@ -63,22 +53,13 @@ def _new_config(height: int = 256, width: int = 384, num_train: int = 2000, num_
     if seed < 0:
         raise ValueError(f"seed={seed}: must be >= 0")
     return SyntheticBokehConfig(
-        name=config_name(height, width, num_train, num_val, seed), version=catalog.VERSION,
+        name=catalog.config_name(height, width, num_train, num_val, seed), version=catalog.VERSION,
         description=f"{num_train} train / {num_val} validation pairs at {height}x{width}, "
                     f"seed {seed}",
         height=height, width=width, num_train=num_train, num_val=num_val, seed=seed)
 
 
-def parse_config_name(name: str) -> dict[str, int] | None:
-    """Inverse of :func:`config_name` (None when ``name`` is not of that form)."""
-    m = _CONFIG_RE.match(name)
-    if not m:
-        return None
-    keys = ("height", "width", "num_train", "num_val", "seed")
-    return dict(zip(keys, map(int, m.groups()), strict=True))
-
-
-DEFAULT_CONFIG = _new_config()
+DEFAULT_CONFIG = _new_config(**catalog.SYNTHETIC_DEFAULT)
 
 
 def _encode_example(args: tuple[int, str, int, int, int]) -> tuple[int, dict]:

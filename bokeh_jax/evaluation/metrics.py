@@ -3,10 +3,10 @@
 All functions are jitted and batched: they take two (N,H,W,C) float batches in [0,1]
 (C = 3 for LPIPS) and return (N,) per-image values.
 
-Protocol (method.md, "Measuring"): PSNR and SSIM are computed on 8-bit images, as a saved PNG
+Protocol (docs/method.md, "Measuring"): PSNR and SSIM are computed on 8-bit images, as a saved PNG
 would hold them: `round(clip(x, 0, 1) * 255)` (`quantize=False` skips that and uses x * 255
 as given). SSIM is scikit-image's `structural_similarity` with its defaults on 8-bit RGB.
-LPIPS is AlexNet with the v0.1 linear layers (:mod:`bokeh_jax.lpips`). `ssim_gaussian` is
+LPIPS is AlexNet with the v0.1 linear layers (:mod:`bokeh_jax.evaluation.lpips`). `ssim_gaussian` is
 dm-pix's SSIM (11x11 Gaussian, sigma 1.5) on the raw floats: what the phase-3 loss uses,
 reported beside the paper's SSIM, never instead.
 """
@@ -19,30 +19,20 @@ import dm_pix
 import jax
 import jax.numpy as jnp
 
-from bokeh_jax.lpips import lpips_distance as lpips
+from bokeh_jax.evaluation.batches import check_pair, mean_hw
+from bokeh_jax.evaluation.lpips import MIN_SIDE as _LPIPS_MIN_SIDE
+from bokeh_jax.evaluation.lpips import lpips_distance as lpips
 
-__all__ = ["lpips", "psnr", "quantize_8bit", "ssim", "ssim_gaussian"]
+__all__ = ["LPIPS_MIN_SIDE", "SSIM_WINDOW", "lpips", "psnr", "quantize_8bit", "ssim",
+           "ssim_gaussian"]
 
-_WIN = 7  # scikit-image's default window (7x7 uniform)
-_NP = _WIN * _WIN
+LPIPS_MIN_SIDE = _LPIPS_MIN_SIDE["alex"]  # the net the paper reports
+
+SSIM_WINDOW = 7  # scikit-image's default window (7x7 uniform)
+_NP = SSIM_WINDOW * SSIM_WINDOW
 # scikit-image's constants on data_range 255: C1 = (K1 * R)^2, C2 = (K2 * R)^2.
 _C1 = (0.01 * 255.0) ** 2
 _C2 = (0.03 * 255.0) ** 2
-
-
-def _check_pair(name: str, x: jax.Array, y: jax.Array, min_side: int) -> None:
-    # Shapes are static under jit, so this runs at trace time and costs nothing per call.
-    if x.ndim != 4 or x.shape != y.shape:
-        raise ValueError(f"{name} expects two (N,H,W,C) batches of the same shape, got "
-                         f"{x.shape} and {y.shape}")
-    if min(x.shape[1:3]) < min_side:
-        raise ValueError(f"{name} needs images at least {min_side} pixels on each side, got "
-                         f"{x.shape[1]}x{x.shape[2]}; use larger images")
-
-
-def _mean_hw(x: jax.Array) -> jax.Array:
-    """(N,H,W,...) -> (N,...): mean over W then H; short float32 sums stay accurate."""
-    return jnp.mean(jnp.mean(x, axis=2), axis=1)
 
 
 @jax.jit
@@ -66,21 +56,21 @@ def psnr(x: jax.Array, y: jax.Array, *, quantize: bool = True) -> jax.Array:
       `peak_signal_noise_ratio` returns, and the true value) rather than a cap: a cap would
       silently bias any mean it enters, while an inf in a report is visible.
     """
-    _check_pair("psnr", x, y, 1)
+    check_pair("psnr", x, y, 1)
     if quantize:
         a, b = quantize_8bit(x), quantize_8bit(y)
     else:
         a, b = x.astype(jnp.float32) * 255.0, y.astype(jnp.float32) * 255.0
     # On 8-bit values each squared difference is an exact float32 integer (<= 65025).
-    mse = jnp.mean(_mean_hw((a - b) ** 2), axis=-1)
+    mse = jnp.mean(mean_hw((a - b) ** 2), axis=-1)
     return jnp.where(mse > 0, 10.0 * jnp.log10(255.0 ** 2 / mse), jnp.inf)
 
 
 def _box_sums(a: jax.Array) -> jax.Array:
     """Sums over every full 7x7 window: (N,H,W,C) -> (N,H-6,W-6,C). Exact on int32."""
-    h, w = a.shape[1] - _WIN + 1, a.shape[2] - _WIN + 1
-    rows = sum(a[:, i:i + h] for i in range(_WIN))
-    return sum(rows[:, :, j:j + w] for j in range(_WIN))
+    h, w = a.shape[1] - SSIM_WINDOW + 1, a.shape[2] - SSIM_WINDOW + 1
+    rows = sum(a[:, i:i + h] for i in range(SSIM_WINDOW))
+    return sum(rows[:, :, j:j + w] for j in range(SSIM_WINDOW))
 
 
 @functools.partial(jax.jit, static_argnames=("quantize",))
@@ -98,7 +88,7 @@ def ssim(x: jax.Array, y: jax.Array, *, quantize: bool = True) -> jax.Array:
     Returns:
       (N,) float32 in [-1, 1]; 1 for identical images.
     """
-    _check_pair("ssim", x, y, _WIN)
+    check_pair("ssim", x, y, SSIM_WINDOW)
     if quantize:
         # On 8-bit integers the window sums, and 49*49*48 times the (co)variances, are exact
         # in int32 (at most 49 * 49 * 255^2 ~ 1.6e8 < 2^31). The textbook E[x^2] - E[x]^2 in
@@ -110,8 +100,8 @@ def ssim(x: jax.Array, y: jax.Array, *, quantize: bool = True) -> jax.Array:
         # Floats: centre each image-channel on its mean so the cancellation above is small;
         # (co)variances do not change, and the means are shifted back below.
         a, b = x.astype(jnp.float32) * 255.0, y.astype(jnp.float32) * 255.0
-        offset_a = _mean_hw(a)[:, None, None, :]
-        offset_b = _mean_hw(b)[:, None, None, :]
+        offset_a = mean_hw(a)[:, None, None, :]
+        offset_b = mean_hw(b)[:, None, None, :]
         a, b = a - offset_a, b - offset_b
     sa, sb = _box_sums(a), _box_sums(b)
     # 49 * sum(a^2) - (sum a)^2 = 49 * 48 * (sample variance); likewise the covariance.
@@ -125,7 +115,7 @@ def ssim(x: jax.Array, y: jax.Array, *, quantize: bool = True) -> jax.Array:
     var_a, var_b, cov = f32(qa) / norm, f32(qb) / norm, f32(qab) / norm
     s_map = ((2.0 * mu_a * mu_b + _C1) * (2.0 * cov + _C2)
              / ((mu_a * mu_a + mu_b * mu_b + _C1) * (var_a + var_b + _C2)))
-    return jnp.mean(_mean_hw(s_map), axis=-1)
+    return jnp.mean(mean_hw(s_map), axis=-1)
 
 
 @jax.jit
@@ -139,6 +129,6 @@ def ssim_gaussian(x: jax.Array, y: jax.Array) -> jax.Array:
     Returns:
       (N,) float32.
     """
-    _check_pair("ssim_gaussian", x, y, 11)
+    check_pair("ssim_gaussian", x, y, 11)
     return dm_pix.ssim(x.astype(jnp.float32), y.astype(jnp.float32), max_val=1.0,
                        filter_size=11, filter_sigma=1.5, k1=0.01, k2=0.03)

@@ -1,8 +1,9 @@
-"""Rendering bokeh from any depth map: normalise it, pick the focus, blend (Eq. 1).
+"""Depth map in, bokeh out: normalise the map, pick the focus, blend (Eq. 1).
 
-The weights come from :func:`bokeh_jax.ops.weights_from_depth` instead of the learned head,
-so the same blend renders from a phone's depth map, a stereo disparity or the network's
-depth head.
+The one place that renders from a depth map: the render CLI's depth mode, the gallery and
+``eval.py``'s ``depth_prior`` baseline call :func:`render_depth`. The weights come from
+:func:`bokeh_jax.ops.weights_from_depth` instead of the learned head, so the same blend
+renders from a phone's depth map, a stereo disparity or the network's depth head.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from functools import partial
 
 import jax
 import numpy as np
-from PIL import Image
 from scipy import ndimage
 
 from bokeh_jax import ops
+from bokeh_jax.inference import tiling
+from bokeh_jax.inference.resample import resize
+from bokeh_jax.names import PAPER_KERNELS
 
 
 def to_disparity(values: np.ndarray, kind: str = "disparity") -> np.ndarray:
@@ -45,14 +48,6 @@ def to_disparity(values: np.ndarray, kind: str = "disparity") -> np.ndarray:
     if hi <= lo:
         return np.zeros(v.shape, np.float32)
     return np.clip((v - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
-
-
-def resize_map(values: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
-    """Bilinear resize of a single-channel float map to (H, W)."""
-    if values.shape[:2] == tuple(hw):
-        return values.astype(np.float32)
-    img = Image.fromarray(np.asarray(values, np.float32), mode="F")
-    return np.asarray(img.resize((hw[1], hw[0]), Image.BILINEAR), np.float32)
 
 
 def focus_at(disparity: np.ndarray, xy: tuple[int, int]) -> float:
@@ -87,7 +82,7 @@ def disparity_map(raw: np.ndarray, hw: tuple[int, int], kind: str = "disparity"
     disparity = to_disparity(raw, kind)
     h, w = disparity.shape
     stretched = abs((w / h) / (hw[1] / hw[0]) - 1.0) > 0.01 + 1.0 / h + 1.0 / w
-    return resize_map(disparity, hw), stretched
+    return resize(disparity, hw), stretched
 
 
 def disparity_from_log_depth(log_depth: np.ndarray) -> np.ndarray:
@@ -99,31 +94,28 @@ def disparity_from_log_depth(log_depth: np.ndarray) -> np.ndarray:
 
 @partial(jax.jit, static_argnames=("kernel_sizes", "with_weights"))
 def _depth_tile(rgb, alpha, disparity, focus, strength, *, kernel_sizes, with_weights):
-    from bokeh_jax import tiling
-
     weights = ops.weights_from_depth(disparity, focus, strength, kernel_sizes)
-    bokeh = tiling.to_uint8(tiling.blend_photo(rgb, alpha, weights, kernel_sizes))
-    return (bokeh, tiling.weights_to_rgb(weights)) if with_weights else (bokeh,)
+    bokeh = ops.blend_photo(rgb, alpha, weights, kernel_sizes)
+    return (bokeh, weights) if with_weights else (bokeh,)
 
 
 def render_depth(rgb: np.ndarray, alpha: np.ndarray | None, disparity: np.ndarray,
-                 focus: float, strength: float, kernel_sizes: Sequence[int] = (25, 45, 75), *,
-                 with_weights: bool = False, window: int | None = None) -> list[np.ndarray]:
-    """Depth-driven bokeh of a photo of any size, in tiles (see :mod:`bokeh_jax.tiling`).
+                 focus: float, strength: float, kernel_sizes: Sequence[int] = PAPER_KERNELS, *,
+                 with_weights: bool = False, window: int = tiling.DEFAULT_WINDOW
+                 ) -> list[np.ndarray]:
+    """Depth-driven bokeh of a photo of any size, in tiles (see :mod:`~bokeh_jax.inference.tiling`).
 
     Args:
       rgb: (H,W,3) float32 in [0,1]; alpha: (H,W) uint8 or None (alpha-aware blurs).
       disparity: (H,W) float32, larger = nearer (e.g. :func:`disparity_map`'s output).
       focus: the disparity kept sharp; strength: see :func:`bokeh_jax.ops.weights_from_depth`.
-      window: tile size in pixels (default :data:`bokeh_jax.tiling.DEFAULT_WINDOW`).
+      window: tile size in pixels.
     Returns:
-      [bokeh (H,W,3) uint8] and, if ``with_weights``, the (H,W,3) uint8 weight picture.
+      [bokeh (H,W,3) float32 in [0,1]] and, if ``with_weights``, the (H,W,K+1) weights.
     """
-    from bokeh_jax import tiling
-
     ks = tuple(int(k) for k in kernel_sizes)
     # Focus and strength are traced arguments: a new value does not recompile.
     fn = partial(_depth_tile, focus=np.float32(focus), strength=np.float32(strength),
                  kernel_sizes=ks, with_weights=with_weights)
     return tiling.apply_tiled(fn, [rgb, alpha, np.asarray(disparity, np.float32)],
-                              tiling.halo(ks), window or tiling.DEFAULT_WINDOW)
+                              tiling.halo(ks), window)

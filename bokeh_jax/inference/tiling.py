@@ -1,4 +1,4 @@
-"""Rendering photos of any size: Eq. 1 on overlapping tiles, with alpha-aware blurs.
+"""Photos of any size: Eq. 1 on overlapping tiles, so memory stays bounded.
 
 Large-photo strategy: the blur stack is the only non-local step of the blend (the weights of
 Eq. 1 are per pixel), so a photo larger than ``window`` pixels along an axis is cut into
@@ -20,14 +20,11 @@ from collections.abc import Callable, Sequence
 from functools import partial
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from bokeh_jax import ops, viz
+from bokeh_jax import ops
 
 DEFAULT_WINDOW = 2048
-# Below this blurred alpha a pixel is (almost) fully transparent around: its colour is moot.
-_ALPHA_EPS = 1e-6
 
 
 def halo(kernel_sizes: Sequence[int]) -> int:
@@ -92,56 +89,23 @@ def apply_tiled(fn: Callable[..., Sequence[jax.Array]], arrays: Sequence[np.ndar
     return outs
 
 
-def blend_photo(rgb: jax.Array, alpha: jax.Array | None, weights: jax.Array,
-                kernel_sizes: Sequence[int]) -> jax.Array:
-    """Eq. 1 on one (H,W,3) image in [0,1] with (H,W,K+1) weights; alpha-aware blurs.
-
-    With an alpha channel ((H,W) uint8 or float in [0,1]) the blurred copies are
-    alpha-weighted, G(a*I) / G(a): the colour under fully transparent pixels (often black)
-    must not bleed into the visible picture. The alpha itself is left to the caller (it is
-    written back unchanged).
-    """
-    rgb = jnp.asarray(rgb, jnp.float32)
-    if alpha is None:
-        stack = ops.blur_stack(rgb, kernel_sizes)
-    else:
-        alpha = jnp.asarray(alpha)
-        a = alpha.astype(jnp.float32)
-        a = a / 255.0 if jnp.issubdtype(alpha.dtype, jnp.integer) else a
-        both = ops.blur_stack(jnp.concatenate([rgb * a[..., None], a[..., None]], -1),
-                              kernel_sizes)
-        stack = both[..., :3] / jnp.maximum(both[..., 3:], _ALPHA_EPS)
-    return jnp.clip(ops.blend(rgb, stack, weights), 0.0, 1.0)
+@partial(jax.jit, static_argnames=("kernel_sizes", "method"))
+def _blend_tile(rgb, alpha, weights, *, kernel_sizes, method):
+    return (ops.blend_photo(rgb, alpha, weights, kernel_sizes, method=method),)
 
 
-def to_uint8(x: jax.Array) -> jax.Array:
-    """[0,1] float -> uint8, rounded half to even like :func:`bokeh_jax.viz.to_uint8`."""
-    return jnp.round(jnp.clip(x, 0.0, 1.0) * 255.0).astype(jnp.uint8)
-
-
-def weights_to_rgb(weights: jax.Array) -> jax.Array:
-    """jnp version of :func:`bokeh_jax.viz.weights_to_rgb` (same colours, same truncation)."""
-    colours = viz.WEIGHT_COLOURS[np.arange(weights.shape[-1]) % len(viz.WEIGHT_COLOURS)]
-    return jnp.clip(weights @ jnp.asarray(colours), 0, 255).astype(jnp.uint8)
-
-
-@partial(jax.jit, static_argnames=("kernel_sizes", "with_weights"))
-def _weights_tile(rgb, alpha, weights, *, kernel_sizes, with_weights):
-    bokeh = to_uint8(blend_photo(rgb, alpha, weights, kernel_sizes))
-    return (bokeh, weights_to_rgb(weights)) if with_weights else (bokeh,)
-
-
-def render_with_weights(rgb: np.ndarray, alpha: np.ndarray | None, weights: np.ndarray,
-                        kernel_sizes: Sequence[int], *, with_weights: bool = False,
-                        window: int = DEFAULT_WINDOW) -> list[np.ndarray]:
-    """Eq. 1 at full size from full-size weights, in tiles.
+def blend_tiled(rgb: np.ndarray, alpha: np.ndarray | None, weights: np.ndarray,
+                kernel_sizes: Sequence[int], *, window: int = DEFAULT_WINDOW,
+                method: str | None = None) -> np.ndarray:
+    """Eq. 1 at full size from full-size weights, alpha-aware, in tiles.
 
     Args:
       rgb: (H,W,3) float32 in [0,1]; alpha: (H,W) uint8 or None.
       weights: (H,W,K+1) float32 blend weights (summing to 1 per pixel).
+      window: tile size in pixels; method: the blur method (see :mod:`bokeh_jax.ops.blur`).
     Returns:
-      [bokeh (H,W,3) uint8] and, if ``with_weights``, the (H,W,3) uint8 weight picture.
+      The (H,W,3) float32 render in [0,1].
     """
     ks = tuple(int(k) for k in kernel_sizes)
-    fn = partial(_weights_tile, kernel_sizes=ks, with_weights=with_weights)
-    return apply_tiled(fn, [rgb, alpha, weights], halo(ks), window)
+    fn = partial(_blend_tile, kernel_sizes=ks, method=method)
+    return apply_tiled(fn, [rgb, alpha, weights], halo(ks), window)[0]

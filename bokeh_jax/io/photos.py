@@ -12,22 +12,22 @@ output (:class:`Photo`):
 - the ICC profile and the EXIF block are kept for the output.
 
 Any file that cannot be decoded (not an image, truncated, empty, too large for Pillow's
-decompression-bomb guard) raises a :class:`~bokeh_jax.cli.UserError` naming it.
+decompression-bomb guard) raises a :class:`~bokeh_jax.errors.UserError` naming it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
 
-from bokeh_jax.cli import UserError
+from bokeh_jax.errors import UserError
+from bokeh_jax.files import write_file
+from bokeh_jax.io.viz import to_uint8
 
 # Extensions taken as images when a folder is given; any file named explicitly is tried.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif")
@@ -102,7 +102,7 @@ def _srgb_profile() -> bytes:
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 
-def _cmyk_to_rgb(img: Image.Image, path: Path) -> tuple[Image.Image, bytes | None]:
+def _cmyk_to_rgb(img: Image.Image) -> tuple[Image.Image, bytes | None]:
     """CMYK -> RGB through the embedded profile (then tagged sRGB), else Pillow's formula."""
     icc = img.info.get("icc_profile")
     if icc:
@@ -164,7 +164,7 @@ def read_photo(path: str | Path) -> Photo:
         ImageOps.exif_transpose(img, in_place=True)  # no copy when already upright
     icc = img.info.get("icc_profile")
     if img.mode == "CMYK":
-        img, icc = _cmyk_to_rgb(img, path)
+        img, icc = _cmyk_to_rgb(img)
     rgb, alpha, gray = _pixels(img, path)
     exif = None
     try:
@@ -268,7 +268,7 @@ def write_image(path: str | Path, image: np.ndarray | Image.Image, **save_kwargs
     if not isinstance(image, Image.Image):
         arr = np.asarray(image)
         if arr.dtype != np.uint8:
-            arr = np.clip(np.rint(arr.astype(np.float32) * 255.0), 0, 255).astype(np.uint8)
+            arr = to_uint8(arr)
         image = Image.fromarray(arr)
     fmt = Image.registered_extensions().get(path.suffix.lower())
     if fmt is None:
@@ -278,21 +278,4 @@ def write_image(path: str | Path, image: np.ndarray | Image.Image, **save_kwargs
         save_kwargs.setdefault("quality", 95)
         if image.mode not in ("RGB", "L", "CMYK"):
             image = image.convert("RGB")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            image.save(f, format=fmt, **save_kwargs)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _umask() -> int:
-    # mkstemp creates 0600 files; outputs should be readable as the user's umask allows.
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    return write_file(path, lambda f: image.save(f, format=fmt, **save_kwargs))

@@ -16,8 +16,12 @@ import numpy as np
 
 
 def shared_data_dir() -> Path:
+    """``$BOKEH_JAX_SHARED_DATA``, else ``shared/data`` beside the checkout (may not exist)."""
     env = os.environ.get("BOKEH_JAX_SHARED_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
+    if env:
+        return Path(env)
+    checkout = Path(__file__).resolve().parents[2]  # bokeh_jax/io/samples.py -> the repo
+    return checkout.parent / "shared" / "data"
 
 
 def motorcycle() -> tuple[np.ndarray, np.ndarray]:

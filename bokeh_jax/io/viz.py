@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
@@ -18,14 +20,26 @@ _RAMP = np.array([
     [229, 80, 100], [251, 135, 97], [254, 194, 135], [252, 253, 191]], np.float32)
 
 # Distinct colours for weight channels: sharp, then blur levels from mild to strong.
-WEIGHT_COLOURS = np.array([
-    [255, 255, 255], [80, 170, 255], [60, 200, 120], [255, 160, 40], [230, 60, 60],
-    [170, 90, 220]], np.float32)
+_NAMED_WEIGHT_COLOURS = (
+    ("white", (255, 255, 255)), ("blue", (80, 170, 255)), ("green", (60, 200, 120)),
+    ("orange", (255, 160, 40)), ("red", (230, 60, 60)), ("purple", (170, 90, 220)))
+WEIGHT_COLOURS = np.array([rgb for _, rgb in _NAMED_WEIGHT_COLOURS], np.float32)
 
 
-def to_uint8(image: np.ndarray) -> np.ndarray:
-    """Float image in [0,1] -> uint8 (rounded, clipped)."""
-    return np.clip(np.rint(np.asarray(image, np.float32) * 255.0), 0, 255).astype(np.uint8)
+def weight_colour_name(channel: int) -> str:
+    """The name of the colour :func:`weights_to_rgb` gives weight channel ``channel``."""
+    return _NAMED_WEIGHT_COLOURS[channel % len(_NAMED_WEIGHT_COLOURS)][0]
+
+
+def _xp(x):
+    # numpy for host arrays, jax.numpy for jax arrays and tracers (inside jit).
+    return jnp if isinstance(x, jax.Array) else np
+
+
+def to_uint8(image):
+    """Float image in [0,1] -> uint8 (clipped, rounded half to even); numpy or jax arrays."""
+    xp = _xp(image)
+    return xp.round(xp.clip(xp.asarray(image, xp.float32), 0.0, 1.0) * 255.0).astype(xp.uint8)
 
 
 def colorize(values: np.ndarray, lo: float | None = None, hi: float | None = None) -> np.ndarray:
@@ -45,14 +59,16 @@ def colorize(values: np.ndarray, lo: float | None = None, hi: float | None = Non
     return rgb.astype(np.uint8)
 
 
-def weights_to_rgb(weights: np.ndarray) -> np.ndarray:
+def weights_to_rgb(weights):
     """(H,W,K+1) blend weights -> (H,W,3) uint8: each channel's colour, mixed by weight.
 
     White is the sharp image (W0); blue, green, orange, red... the blur levels in order.
+    numpy or jax arrays.
     """
-    w = np.asarray(weights, np.float32)
+    xp = _xp(weights)
+    w = xp.asarray(weights, xp.float32)
     colours = WEIGHT_COLOURS[np.arange(w.shape[-1]) % len(WEIGHT_COLOURS)]
-    return np.clip(w @ colours, 0, 255).astype(np.uint8)
+    return xp.clip(w @ xp.asarray(colours), 0, 255).astype(xp.uint8)
 
 
 def _font(size: int):

@@ -3,14 +3,14 @@
     python -m bokeh_jax.convert SRC.pth OUT_DIR [--kernels 25,45,75]
         [--head-init depth-prior|random] [--resolution 384x576] [--force]
 
-Accepted sources (megadepth.md): the MegaDepth release ``best_generalization_net_G.pth``
-(624 tensors, ``module.`` prefix, no ``num_batches_tracked``), the same with the counters
-(779 entries), without the prefix, or wrapped in a dict under ``state_dict`` / ``model``;
-and a PyTorch bokeh model of this paper (the same network whose last conv has N+1
-channels), whose last conv becomes the weight head.
+Accepted sources (docs/network.md, "Conversion"): the MegaDepth release
+``best_generalization_net_G.pth`` (624 tensors, ``module.`` prefix, no
+``num_batches_tracked``), the same with the counters (779 entries), without the prefix, or
+wrapped in a dict under ``state_dict`` / ``model``; and a PyTorch bokeh model of this paper
+(the same network whose last conv has N+1 channels), whose last conv becomes the weight head.
 
 Strict like big_vision's ``merge_params``: the key table below is derived from the one
-architecture description in :mod:`bokeh_jax.models`; every source tensor must be used,
+architecture description in :mod:`bokeh_jax.network.models`; every source tensor must be used,
 every target filled and every shape match, otherwise every offending key is named and
 nothing is written. Files are read with ``torch.load(weights_only=True)``: no code in a
 checkpoint ever runs.
@@ -18,18 +18,20 @@ checkpoint ever runs.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import pickle
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from flax import traverse_util
 
-from bokeh_jax.cli import UserError, run_main
-from bokeh_jax.models import LEVELS
+from bokeh_jax.cli import ArgumentParser, parse_kernels
+from bokeh_jax.errors import UserError
+from bokeh_jax.names import PAPER_KERNELS
+from bokeh_jax.network import checkpoint, heads
+from bokeh_jax.network.models import LEVELS
 
 
 class ConversionError(UserError):
@@ -125,16 +127,6 @@ def _convert_entry(entry: Entry, tensors: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(tensors) if len(tensors) > 1 else tensors[0]
 
 
-def _nest(flat: Mapping[tuple[str, ...], np.ndarray]) -> dict:
-    tree: dict = {}
-    for path, value in flat.items():
-        node = tree
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-        node[path[-1]] = value
-    return tree
-
-
 def unwrap_state_dict(obj, source: str = "checkpoint") -> dict[str, np.ndarray]:
     """The flat {key: float32 array} of a state_dict, unwrapped and without `module.`."""
     for wrapper in ("state_dict", "model"):
@@ -188,7 +180,7 @@ def convert_state_dict(state: Mapping[str, np.ndarray], head: str = "depth_head"
                               + "; ".join(problems) + ". Nothing was written.")
     flat = {e.target: _convert_entry(e, [np.asarray(state[s], np.float32) for s in e.sources])
             for e in table}
-    return _nest(flat)
+    return traverse_util.unflatten_dict(flat)
 
 
 def load_torch_checkpoint(path: str | Path) -> dict[str, np.ndarray]:
@@ -225,17 +217,6 @@ def sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def parse_kernels(text: str) -> tuple[int, ...]:
-    try:
-        ks = tuple(int(k) for k in text.split(",") if k.strip())
-    except ValueError:
-        ks = ()
-    if not ks or any(k < 3 or k % 2 == 0 for k in ks):
-        raise UserError(f"--kernels {text!r}: give odd kernel sizes >= 3 separated by commas, "
-                        "e.g. 25,45,75")
-    return ks
-
-
 def parse_resolution(text: str) -> tuple[int, int]:
     try:
         h, w = (int(v) for v in text.lower().split("x"))
@@ -252,15 +233,11 @@ def convert_checkpoint(src: str | Path, out_dir: str | Path, *,
                        resolution: tuple[int, int] = (384, 576), force: bool = False,
                        seed: int = 0) -> Path:
     """Converts ``src`` (.pth) into a bokeh_jax checkpoint folder ``out_dir``; returns it."""
-    from bokeh_jax import head_init as heads
-    from bokeh_jax import model_io
-
-    out_dir = Path(out_dir)
-    model_io.check_writable(out_dir, force)
+    out_dir = checkpoint.check_writable(out_dir, force)
     state = load_torch_checkpoint(src)
     channels = detect_head(state)
     if channels == 1:  # MegaDepth: the trunk and its depth head; the weight head is new.
-        kernel_sizes = tuple(kernel_sizes or (25, 45, 75))
+        kernel_sizes = tuple(kernel_sizes or PAPER_KERNELS)
         head_init = head_init or "depth-prior"
         variables = convert_state_dict(state, "depth_head")
         has_depth_head = True
@@ -268,7 +245,7 @@ def convert_checkpoint(src: str | Path, out_dir: str | Path, *,
         if head_init is not None:
             raise UserError(f"{src}: this is a bokeh model with a trained {channels}-channel "
                             "head; --head-init only applies to MegaDepth checkpoints")
-        kernel_sizes = tuple(kernel_sizes or (25, 45, 75))
+        kernel_sizes = tuple(kernel_sizes or PAPER_KERNELS)
         if len(kernel_sizes) + 1 != channels:
             raise UserError(f"{src}: its last conv has {channels} outputs, i.e. "
                             f"{channels - 1} blurred copies, but --kernels gives "
@@ -290,17 +267,24 @@ def convert_checkpoint(src: str | Path, out_dir: str | Path, *,
                    "num_entries": len(state)},
         **extra,
     }
-    return model_io.save_checkpoint(out_dir, variables, metadata, force=force)
+    return checkpoint.save_checkpoint(out_dir, variables, metadata, force=force)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m bokeh_jax.convert",
+EXAMPLES = """examples:
+  {prog} best_generalization_net_G.pth megadepth_jax/
+  {prog} best_generalization_net_G.pth megadepth_1k/ --kernels 25 --head-init random
+  {prog} bokeh_model.pth bokeh_jax_model/ --kernels 25,45,75 --force"""
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "python -m bokeh_jax.convert") -> int:
+    parser = ArgumentParser(
+        prog=prog, epilog=EXAMPLES.format(prog=prog),
         description="Convert the MegaDepth (or a bokeh) PyTorch checkpoint to bokeh_jax.")
     parser.add_argument("src", help="the .pth file (e.g. best_generalization_net_G.pth)")
     parser.add_argument("out_dir", help="folder to write (must be empty or absent)")
     parser.add_argument("--kernels", type=parse_kernels, default=None,
-                        help="Gaussian kernel sizes of the blurred copies (default 25,45,75)")
+                        help="Gaussian kernel sizes of the blurred copies (default "
+                             f"{','.join(map(str, PAPER_KERNELS))})")
     parser.add_argument("--head-init", choices=("depth-prior", "random"), default=None,
                         help="weight head for a MegaDepth source (default depth-prior)")
     parser.add_argument("--resolution", type=parse_resolution, default=(384, 576),
@@ -314,6 +298,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"wrote {out}")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(run_main(main))

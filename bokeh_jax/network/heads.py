@@ -25,6 +25,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bokeh_jax.network.models import MegaDepth
+
 CALIBRATION_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry")
 
 
@@ -69,8 +71,6 @@ def calibration_images(resolution: tuple[int, int] = (256, 384)) -> np.ndarray:
 
 def calibrate_log_depth(variables: dict, images: np.ndarray) -> tuple[float, float]:
     """5th and 95th percentiles of the depth head's output on ``images`` (N,H,W,3)."""
-    from bokeh_jax.models import MegaDepth
-
     mega = {"params": {k: variables["params"][k] for k in ("trunk", "depth_head")},
             "batch_stats": variables["batch_stats"]}
     out = jax.jit(lambda v, x: MegaDepth().apply(v, x))(mega, jnp.asarray(images))

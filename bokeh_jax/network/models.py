@@ -1,7 +1,7 @@
 """The MegaDepth hourglass (Li & Snavely, CVPR 2018) and the bokeh network (Dutta, 2021).
 
 Flax Linen, NHWC. The architecture is described once, as data (:data:`LEVELS`), and both
-the modules below and the checkpoint converter (:mod:`bokeh_jax.convert`) read it, so the
+the modules below and the checkpoint converter (:mod:`bokeh_jax.network.convert`) read it, so the
 network and its PyTorch key table cannot drift apart.
 
 Layout of the parameters (``params`` and ``batch_stats`` collections)::
@@ -14,7 +14,7 @@ Layout of the parameters (``params`` and ``batch_stats`` collections)::
 
 Each inception module applies four 1x1 convolutions to the same input. They are stored as
 one fused matrix ``reduce`` (cin, c0+a1+a2+a3) applied as a plain matmul: XLA's 1x1
-convolutions are about 2x slower than the equivalent matmul on CPU (perf-notes.md), and the
+convolutions are about 2x slower than the equivalent matmul on CPU (docs/performance.md), and the
 fused form reads the input once. BatchNorm is per channel, so fusing the four BNs that
 follow is exact in both training and inference.
 """
@@ -28,9 +28,11 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from bokeh_jax.conv import conv2d
+from bokeh_jax import ops
+from bokeh_jax.names import PAPER_KERNELS
+from bokeh_jax.network.conv import conv2d
 
-# Inception branch configurations (megadepth.md): [c0] then [k, a, b] three times.
+# Inception branch configurations (docs/network.md): [c0] then [k, a, b] three times.
 P = ((32,), (3, 32, 32), (5, 32, 32), (7, 32, 32))  # out 128
 Q = ((64,), (3, 32, 64), (5, 32, 64), (7, 32, 64))  # out 256
 E = ((64,), (3, 64, 64), (7, 64, 64), (11, 64, 64))  # out 256
@@ -54,7 +56,7 @@ LEVELS: dict[int, tuple[tuple, tuple]] = {
         ("maxpool", inc(128, P), inc(128, Q), ("level", 2), inc(256, Q), inc(256, P), "up"),
         (inc(128, P), inc(128, ((32,), (3, 64, 32), (7, 64, 32), (11, 64, 32)))),
     ),
-    # Channels2 and Channels1: the non-pooled branch comes first (megadepth.md).
+    # Channels2 and Channels1: the non-pooled branch comes first (docs/network.md).
     2: (
         (inc(256, Q), inc(256, E)),
         ("avgpool", inc(256, Q), inc(256, Q), ("level", 1), inc(256, Q), inc(256, E), "up"),
@@ -87,7 +89,7 @@ class Conv(nn.Module):
     """k x k conv, stride 1, zero padding (k-1)/2 (PyTorch's padding=(k-1)//2), with bias.
 
     The parameters are those of ``nn.Conv`` (``kernel`` (k,k,Ci,Co), ``bias`` (Co,)); the
-    convolution is :func:`bokeh_jax.conv.conv2d`, whose weight gradient is fast on CPU.
+    convolution is :func:`bokeh_jax.network.conv.conv2d`, whose weight gradient is fast on CPU.
     """
 
     features: int
@@ -107,7 +109,7 @@ def _bn(train: bool, name: str, affine: bool = False) -> nn.BatchNorm:
 
 
 class Inception(nn.Module):
-    """Four parallel branches concatenated on channels (megadepth.md, ``inc(cin, cfg)``)."""
+    """Four parallel branches concatenated on channels (docs/network.md, ``inc(cin, cfg)``)."""
 
     cfg: tuple
 
@@ -202,7 +204,7 @@ class BokehNet(nn.Module):
     which the paper leaves open (we use 3, like the layer it replaces).
     """
 
-    kernel_sizes: Sequence[int] = (25, 45, 75)
+    kernel_sizes: Sequence[int] = PAPER_KERNELS
     head_kernel: int = 3
     blur_method: str | None = None  # None: ops picks the fastest exact form per backend
 
@@ -219,8 +221,6 @@ class BokehNet(nn.Module):
         return weights, self.depth_head(feats)
 
     def __call__(self, x: jax.Array, train: bool = False) -> BokehOutput:
-        from bokeh_jax import ops
-
         weights, log_depth = self.maps(x, train)
         stack = ops.blur_stack(x, tuple(self.kernel_sizes), method=self.blur_method)
         return BokehOutput(ops.blend(x, stack, weights), weights, log_depth)  # Eq. 1

@@ -21,11 +21,19 @@ alpha kept; grayscale, palette, CMYK and 16-bit inputs; any size (large photos a
 rendered in overlapping tiles, see --tile). A photo that cannot be read fails alone; the
 exit code is 1 if any failed. Outputs are written atomically, never over an input, and
 existing ones are skipped unless --overwrite.
+
+examples:
+  # a folder of phone photos with their depth maps, focused on the nearest subject
+  bokeh-jax render photos/ -o out/ --depth depth_maps/ --save-weights
+  # one photo, focus on a pixel, stronger blur
+  bokeh-jax render IMG_0042.jpg -o IMG_0042_bokeh.jpg --depth IMG_0042.png --focus 640,420 \\
+      --strength 1.5
+  # the trained network, blended at full resolution
+  bokeh-jax render photos/ -o out/ --checkpoint runs/demo/phase3/best --policy fullres
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 import time
@@ -34,22 +42,22 @@ from pathlib import Path
 
 import numpy as np
 
-from bokeh_jax import render_plan, viz
-from bokeh_jax.cli import UserError, enable_compilation_cache, run_main
-from bokeh_jax.image_io import keeps_alpha, read_depth, read_photo, write_image, write_photo
-from bokeh_jax.tiling import DEFAULT_WINDOW
+from bokeh_jax.cli import ArgumentParser, enable_compilation_cache
+from bokeh_jax.errors import UserError, one_line
+from bokeh_jax.inference.tiling import DEFAULT_WINDOW
+from bokeh_jax.names import PAPER, PAPER_KERNELS, POLICIES
+from bokeh_jax.render import jobs as render_jobs
+from bokeh_jax.render import plan as render_plan
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bokeh_jax.render",
-                                description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="\n\n".join(__doc__.split("\n\n")[2:]))
+def parser(prog: str = "python -m bokeh_jax.render") -> ArgumentParser:
+    p = ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0],
+                       epilog="\n\n".join(__doc__.split("\n\n")[2:]))
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="photos or folders of photos")
     p.add_argument("-o", "--out", required=True, metavar="OUT",
                    help="output file (one photo) or folder")
     p.add_argument("--checkpoint", metavar="DIR", help="trained or converted checkpoint folder")
-    p.add_argument("--policy", choices=("paper", "fullres"),
+    p.add_argument("--policy", choices=POLICIES,
                    help="learned mode: render at the checkpoint's resolution and resize back "
                         "(paper, default) or blend at full resolution (fullres)")
     p.add_argument("--depth", metavar="FILE_OR_FOLDER|auto",
@@ -65,7 +73,8 @@ def parser() -> argparse.ArgumentParser:
                        help="disparity to keep sharp, in [0,1] (1 = nearest)")
     p.add_argument("--strength", type=float, metavar="S", help="blur growth away from the focus "
                    "(default 1: a full-range disparity difference gets the strongest blur)")
-    p.add_argument("--kernels", help="depth mode: Gaussian kernel sizes (default 25,45,75)")
+    p.add_argument("--kernels", help="depth mode: Gaussian kernel sizes (default "
+                   f"{','.join(map(str, PAPER_KERNELS))})")
     p.add_argument("--save-weights", action="store_true",
                    help="also write <stem>_weights.png (white sharp; blue, green, orange... "
                         "growing blur)")
@@ -79,21 +88,6 @@ def parser() -> argparse.ArgumentParser:
                    help="photos larger than this along an axis are rendered in overlapping "
                         f"tiles of this size (default {DEFAULT_WINDOW}; less = less memory)")
     return p
-
-
-def _parse_focus(text: str) -> tuple[float, float, bool]:
-    """'X,Y' (pixels) or 'X%,Y%' -> (x, y, relative)."""
-    parts = [s.strip() for s in text.split(",")]
-    rel = len(parts) == 2 and all(s.endswith("%") for s in parts)
-    try:
-        x, y = (float(s.rstrip("%")) for s in parts)
-    except ValueError:
-        x = y = math.nan
-    if not (math.isfinite(x) and math.isfinite(y)) or (rel and not (0 <= x <= 100 and
-                                                                     0 <= y <= 100)):
-        raise UserError(f"--focus {text!r}: give a pixel as X,Y (e.g. 640,420) or a position "
-                        "as X%,Y% (e.g. 50%,40%)")
-    return x, y, rel
 
 
 def check_args(args) -> None:
@@ -125,102 +119,11 @@ def check_args(args) -> None:
     if not 1 <= args.quality <= 100:
         raise UserError(f"--quality {args.quality}: give 1..100 (95 is the default)")
     if args.focus is not None:
-        _parse_focus(args.focus)
+        render_jobs.parse_focus(args.focus)
 
 
-def _focus_value(args, disparity: np.ndarray, source: Path) -> float:
-    from bokeh_jax.depth_render import focus_at, nearest_region_focus
-
-    if args.focus_depth is not None:
-        return float(args.focus_depth)
-    if args.focus is None:
-        return nearest_region_focus(disparity)
-    h, w = disparity.shape
-    x, y, rel = _parse_focus(args.focus)
-    if rel:
-        x, y = x / 100.0 * (w - 1), y / 100.0 * (h - 1)
-    if not (0 <= x < w and 0 <= y < h):
-        raise UserError(f"{source}: --focus {args.focus} is outside the {w}x{h} photo; give "
-                        f"a pixel with 0 <= X < {w} and 0 <= Y < {h}, or use X%,Y%")
-    return focus_at(disparity, (round(x), round(y)))
-
-
-class JobRenderer:
-    """Renders one :class:`~bokeh_jax.render_plan.Job` as the flags say (the CLI's per-photo
-    work: read, depth map or network, focus, render, write); returns notes for the user."""
-
-    def __init__(self, args, kernels, learned):
-        self.args, self.kernels, self.learned = args, kernels, learned
-
-    def __call__(self, job: render_plan.Job) -> list[str]:
-        from bokeh_jax.depth_render import disparity_map, render_depth
-
-        args, notes = self.args, []
-        photo = read_photo(job.source)
-        if photo.alpha is not None and not keeps_alpha(job.output):
-            notes.append(f"{job.source}: alpha channel dropped ({job.output.suffix} holds "
-                         "none); use --format png to keep it")
-        want_w, want_d = "weights" in job.extras, "depth" in job.extras
-        if args.depth is None:
-            out = self.learned.render(photo.rgb, photo.alpha, with_weights=want_w,
-                                      with_depth=want_d)
-            bokeh, weights_rgb, disparity = out
-        else:
-            if job.depth is None:
-                disparity = self.learned.disparity(photo.rgb)
-            else:
-                disparity, stretched = disparity_map(read_depth(job.depth), photo.hw,
-                                                     args.depth_kind or "disparity")
-                if stretched:
-                    notes.append(f"{job.source}: depth map {job.depth.name} has another "
-                                 f"shape than the {photo.hw[1]}x{photo.hw[0]} photo; stretched "
-                                 "to fit (is it this photo's map, turned the same way?)")
-            focus = _focus_value(args, disparity, job.source)
-            strength = 1.0 if args.strength is None else args.strength
-            res = render_depth(photo.rgb, photo.alpha, disparity, focus, strength, self.kernels,
-                               with_weights=want_w, window=args.tile)
-            bokeh, weights_rgb = res[0], (res[1] if want_w else None)
-        try:
-            write_photo(job.output, bokeh, photo, args.quality)
-            # Side pictures: fast PNG compression (level 6 would cost more than the render).
-            if want_w:
-                write_image(job.extras["weights"], weights_rgb, compress_level=1)
-            if want_d:
-                write_image(job.extras["depth"], viz.colorize(disparity, 0.0, 1.0),
-                            compress_level=1)
-        except OSError as e:
-            raise UserError(f"{job.source}: cannot write its result in {job.output.parent} "
-                            f"({e.strerror or e}); check the folder and free space") from None
-        return notes
-
-
-def load(args):
-    """(kernel sizes for depth mode, LearnedRenderer or None), model checks included."""
-    from bokeh_jax.convert import parse_kernels
-
-    kernels = parse_kernels(args.kernels or "25,45,75")
-    if args.tile <= 2 * (max(kernels) // 2):
-        raise UserError(f"--tile {args.tile}: must exceed the largest kernel ({max(kernels)}); "
-                        f"the default is {DEFAULT_WINDOW}")
-    if args.checkpoint is None:
-        return kernels, None
-    from bokeh_jax.learned_render import LearnedRenderer
-    from bokeh_jax.model_io import load_model
-
-    model = load_model(args.checkpoint)
-    if not model.has_depth_head and (args.depth == "auto" or args.save_depth):
-        flag = "--depth auto" if args.depth == "auto" else "--save-depth"
-        raise UserError(f"{args.checkpoint}: this checkpoint has no depth head (converted from "
-                        f"a bokeh model), so {flag} cannot work; use --depth FILE_OR_FOLDER "
-                        "or a checkpoint converted from MegaDepth weights")
-    if args.tile <= 2 * (max(model.kernel_sizes) // 2):
-        raise UserError(f"--tile {args.tile}: must exceed the checkpoint's largest kernel "
-                        f"({max(model.kernel_sizes)})")
-    return kernels, LearnedRenderer(model, args.policy or "paper", window=args.tile)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str = "python -m bokeh_jax.render") -> int:
+    args = parser(prog).parse_args(argv)
     check_args(args)
     inputs, notes = render_plan.collect_inputs(args.inputs)
     for note in notes:
@@ -235,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  extras=extras, overwrite=args.overwrite)
     if as_file and (jobs[0].error or jobs[0].skip):
         raise UserError(jobs[0].error or jobs[0].skip)
-    kernels, learned = load(args)
+    render = render_jobs.load(args)
 
     enable_compilation_cache()
     import jax
@@ -243,12 +146,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     dev = jax.devices()[0]
     kind = "" if dev.device_kind.lower() == dev.platform.lower() else f" ({dev.device_kind})"
-    mode = ("learned, policy " + (args.policy or "paper") if args.depth is None else
+    mode = ("learned, policy " + (args.policy or PAPER) if args.depth is None else
             f"depth ({'auto' if depth is None else args.depth_kind or 'disparity'}), "
-            f"kernels {','.join(map(str, kernels))}")
+            f"kernels {','.join(map(str, render.kernels))}")
     print(f"rendering {len(jobs)} photo(s) on {dev.platform.upper()}{kind}; "
           f"mode: {mode}", flush=True)
-    render = JobRenderer(args, kernels, learned)
     done = skipped = failed = 0
     elapsed = []
     for job in tqdm(jobs, desc="render", unit="photo", file=sys.stderr):
@@ -265,8 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             job_notes = render(job)
         except UserError as e:
             failed += 1
-            msg = "; ".join(line.strip() for line in str(e).splitlines() if line.strip())
-            tqdm.write(f"error: {msg}", file=sys.stderr)
+            tqdm.write(f"error: {one_line(e)}", file=sys.stderr)
             continue
         elapsed.append(time.perf_counter() - t0)
         done += 1
@@ -277,6 +178,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"done {done}, skipped {skipped}, failed {failed}; {mean}{first}")
     return 1 if failed else 0
 
-
-if __name__ == "__main__":
-    sys.exit(run_main(main))

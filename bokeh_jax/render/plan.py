@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bokeh_jax.cli import UserError
-from bokeh_jax.image_io import IMAGE_SUFFIXES, OUTPUT_FORMATS
+from bokeh_jax.errors import UserError
+from bokeh_jax.io.photos import IMAGE_SUFFIXES, OUTPUT_FORMATS
 
 DEPTH_SUFFIXES = (*IMAGE_SUFFIXES, ".npy")
 

@@ -8,20 +8,18 @@ import ml_collections
 import numpy as np
 from tqdm import tqdm
 
-from bokeh_jax import samples, viz
-from bokeh_jax.image_io import read_image, write_image
+from bokeh_jax.evaluation.reports import format_table
+from bokeh_jax.evaluation.scoring import evaluate
+from bokeh_jax.inference.model import load_model
+from bokeh_jax.io import samples, viz
+from bokeh_jax.io.photos import read_image, write_image
+from bokeh_jax.train import inputs
 
 
 def evaluate_at_end(config: ml_collections.ConfigDict, workdir: Path, best: Path) -> dict:
     """eval.py's evaluation of ``best`` with baselines on the validation split, into
     ``WORKDIR/eval``; prints whether the model beats every baseline on PSNR and SSIM."""
-    from bokeh_jax import load_model
-    from bokeh_jax.data import pipeline
-    from bokeh_jax.evaluation import evaluate, format_table
-    from bokeh_jax.train.trainer import _dataset
-
-    dataset = _dataset(config)
-    examples = pipeline.eval_examples(dataset, config.val_split, data_dir=config.data_dir or None)
+    examples = inputs.val_examples(config, inputs.dataset(config))
     summary = evaluate(load_model(best), examples, policy=config.val_policy, lpips=True,
                        baselines=True, num_visuals=4, out_dir=workdir / "eval",
                        dataset=config.dataset, split=config.val_split, checkpoint=str(best))
@@ -40,8 +38,6 @@ def evaluate_at_end(config: ml_collections.ConfigDict, workdir: Path, best: Path
 def render_samples(best: Path, out_dir: Path, max_side: int = 1024) -> Path:
     """Renders the Middlebury photo and the shared EBB! samples (when present) with the
     trained model (paper policy), plus a contact sheet: input | render | weight maps."""
-    from bokeh_jax import load_model
-
     model = load_model(best)
     photos = [("motorcycle", samples.motorcycle()[0])]
     photos += [(f"ebb_{p.stem}", p) for p in samples.ebb_originals()]

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bokeh_jax.io.photos import write_image
+
 
 class RunLog:
     """Writes every record to ``metrics.jsonl`` and TensorBoard event files in ``log_dir``.
@@ -62,8 +64,6 @@ def plot_curves(jsonl: str | Path, png: str | Path, title: str = "") -> Path | N
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from bokeh_jax.image_io import write_image
 
     records = read_records(jsonl)
     # A resumed run re-logs steps after its last checkpoint: keep the latest of each step.

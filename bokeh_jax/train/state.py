@@ -11,8 +11,8 @@ import numpy as np
 import optax
 from flax import struct
 
-from bokeh_jax import model_io
-from bokeh_jax.models import BokehNet
+from bokeh_jax.network import checkpoint
+from bokeh_jax.network.models import BokehNet
 
 
 class TrainState(struct.PyTreeNode):
@@ -50,35 +50,26 @@ def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransform
 
 
 def make_model(config: ml_collections.ConfigDict) -> BokehNet:
-    return model_io.model_from_metadata(config)
-
-
-def _lecun_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    """Flax's default kernel init: truncated normal (+-2 std), variance 1/fan_in."""
-    std = np.sqrt(1.0 / int(np.prod(shape[:-1]))) / 0.87962566103423978  # truncation
-    x = rng.standard_normal(shape)
-    bad = np.abs(x) > 2
-    while bad.any():
-        x[bad] = rng.standard_normal(int(bad.sum()))
-        bad = np.abs(x) > 2
-    return (x * std).astype(np.float32)
+    return checkpoint.model_from_metadata(config)
 
 
 def init_variables(model: BokehNet, seed: int) -> dict:
-    """Random weights for every layer, as Flax's defaults would draw them.
+    """Random weights for every layer, drawn as Flax's initialisers draw them.
 
-    Filled leaf by leaf in numpy from the variables' shapes: running the network's init
-    costs a ~16 s XLA compile on a 2-core CPU for no benefit. Kernels: LeCun normal;
-    biases 0; BatchNorm scale 1, bias 0, running mean 0 and variance 1.
+    Filled leaf by leaf from the variables' shapes, op by op: running the network's init
+    costs a ~16 s XLA compile on a 2-core CPU for no benefit. Kernels: LeCun normal (the
+    initialiser of :class:`bokeh_jax.network.models.Conv` and of the random head); biases 0;
+    BatchNorm scale 1, bias 0, running mean 0 and variance 1.
     """
-    abstract = model_io.abstract_variables(model)
+    abstract = checkpoint.abstract_variables(model)
     leaves, treedef = jax.tree_util.tree_flatten_with_path(abstract)
-    rng = np.random.default_rng(seed)
+    keys = jax.random.split(jax.random.key(seed), len(leaves))
+    lecun = jax.nn.initializers.lecun_normal()
     values = []
-    for path, leaf in leaves:
+    for key, (path, leaf) in zip(keys, leaves, strict=True):
         collection, name = path[0].key, path[-1].key
         if collection == "params" and name == "kernel":
-            values.append(_lecun_normal(rng, leaf.shape))
+            values.append(np.asarray(lecun(key, leaf.shape, jnp.float32)))
         elif name in ("scale", "var"):
             values.append(np.ones(leaf.shape, np.float32))
         else:

@@ -1,6 +1,8 @@
 """Pure train and evaluation steps (no pmap here: :mod:`bokeh_jax.train.trainer` wraps them).
 
-A step is a function of (state, batch, rng) returning (state, metrics); the data-parallel
+A step is a function of (state, batch) returning (state, metrics); it draws no randomness
+(the flips happen in the input pipeline), so like flax's imagenet step it takes no key. The
+data-parallel
 reduction (``lax.pmean`` of gradients, BatchNorm statistics and metrics over ``axis_name``)
 happens inside it, so the same function runs on one device (``axis_name=None``) or under
 ``jax.pmap``.
@@ -14,8 +16,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from bokeh_jax import metrics
-from bokeh_jax.models import BokehNet
+from bokeh_jax.evaluation import metrics
+from bokeh_jax.network.models import BokehNet
 from bokeh_jax.train.state import TrainState
 
 LOSSES = ("l1", "ssim")
@@ -36,7 +38,7 @@ def _pmean(tree, axis_name: str | None):
 
 def make_train_step(model: BokehNet, tx: optax.GradientTransformation, *, loss: str,
                     bn_mode: str, axis_name: str | None = None) -> Callable:
-    """Builds ``train_step(state, batch, rng) -> (state, metrics)``.
+    """Builds ``train_step(state, batch) -> (state, metrics)``.
 
     batch: {"original", "bokeh"}: (B,H,W,3) float32 in [0,1] (the per-device batch).
     bn_mode "train" updates BatchNorm statistics from the batch (as PyTorch's training mode;
@@ -57,8 +59,7 @@ def make_train_step(model: BokehNet, tx: optax.GradientTransformation, *, loss: 
         value = loss_value(loss, out.bokeh, batch["bokeh"])
         return value, (out, new_stats)
 
-    def train_step(state: TrainState, batch: dict, rng: jax.Array):
-        del rng  # the step draws no randomness today (flips happen in the input pipeline)
+    def train_step(state: TrainState, batch: dict):
         grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
         (value, (out, new_stats)), grads = grad_fn(state.params, state.batch_stats, batch)
         grads = _pmean(grads, axis_name)

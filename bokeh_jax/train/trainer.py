@@ -31,16 +31,20 @@ import numpy as np
 from flax import jax_utils
 from tqdm import tqdm
 
-from bokeh_jax import model_io
-from bokeh_jax.cli import UserError
+from bokeh_jax.data import catalog
+from bokeh_jax.data.pipeline import check_batch_size
+from bokeh_jax.errors import UserError
+from bokeh_jax.evaluation.scoring import evaluate
+from bokeh_jax.inference.model import BokehModel
+from bokeh_jax.io import viz
+from bokeh_jax.network import checkpoint, convert, heads
+from bokeh_jax.train import finish, inputs
 from bokeh_jax.train import state as state_lib
 from bokeh_jax.train.logs import RunLog, plot_curves
 from bokeh_jax.train.step import LOSSES, make_train_step
 
 AXIS = "devices"
 VAL_IMAGES_LOGGED = 2  # validation renders written to TensorBoard at each evaluation
-PHASE_KEYS = ("resolution", "loss", "lr_start", "lr_end", "warmup_steps", "num_steps",
-              "global_batch_size", "eval_every", "checkpoint_every")
 
 
 class TrainingError(UserError):
@@ -57,8 +61,8 @@ def phase_config(config: ml_collections.ConfigDict, n: int) -> ml_collections.Co
     flat = ml_collections.ConfigDict(config.to_dict())
     for key in [k for k in flat if k.startswith("phase")]:
         del flat[key]
-    for key in PHASE_KEYS:
-        flat[key] = config[f"phase{n}"][key]
+    for key, value in config[f"phase{n}"].items():  # the fields of configs.common.phase
+        flat[key] = value
     flat.phase = n
     h, w = flat.resolution
     if h % 16 or w % 16:
@@ -71,8 +75,6 @@ def phase_config(config: ml_collections.ConfigDict, n: int) -> ml_collections.Co
 
 def _variables_from(path: str, config: ml_collections.ConfigDict) -> tuple[dict, dict]:
     """Phase 1's start: a converted checkpoint folder, or a .pth converted on the fly."""
-    from bokeh_jax import convert, head_init
-
     p = Path(path)
     kernels = tuple(config.kernel_sizes)
     if p.is_file():
@@ -80,11 +82,11 @@ def _variables_from(path: str, config: ml_collections.ConfigDict) -> tuple[dict,
         if convert.detect_head(state) != 1:
             raise UserError(f"{p}: init_checkpoint must be the MegaDepth checkpoint (1-channel "
                             "last layer); convert a bokeh model with python -m bokeh_jax.convert")
-        variables, extra = head_init.complete_heads(convert.convert_state_dict(state),
+        variables, extra = heads.complete_heads(convert.convert_state_dict(state),
                                                     kernels, config.head_init, seed=config.seed)
         return variables, {"head_init": config.head_init, "has_depth_head": True,
                            "source": {"file": p.name, "sha256": convert.sha256(p)}, **extra}
-    variables, meta = model_io.load_variables(p)
+    variables, meta = checkpoint.load_variables(p)
     if tuple(meta["kernel_sizes"]) != kernels or meta["head_kernel"] != config.head_kernel:
         raise UserError(f"{p}: converted for kernels {tuple(meta['kernel_sizes'])}, but the "
                         f"config trains {kernels}; convert again with --kernels "
@@ -103,11 +105,11 @@ def initial_variables(config: ml_collections.ConfigDict, workdir: Path, n: int,
     """(variables, metadata to carry on, a sentence for the log) for phase ``n``."""
     if n > 1:
         prev = workdir / f"phase{n - 1}" / "final"
-        if not (prev / model_io.METADATA_FILE).is_file():
+        if not (prev / checkpoint.METADATA_FILE).is_file():
             raise TrainingError(
                 f"phase {n} starts from phase {n - 1}'s final weights, but {prev} does not "
                 f"exist; run `python train.py --config phase{n - 1} --workdir {workdir}` first")
-        variables, meta = model_io.load_variables(prev)
+        variables, meta = checkpoint.load_variables(prev)
         return variables, _carried(meta), f"from {prev}"
     if config.init_checkpoint:
         variables, meta = _variables_from(config.init_checkpoint, config)
@@ -115,15 +117,6 @@ def initial_variables(config: ml_collections.ConfigDict, workdir: Path, n: int,
     variables = state_lib.init_variables(model, config.seed)
     return (variables, {"head_init": "random", "has_depth_head": True},
             "from RANDOM weights: no MegaDepth checkpoint given (--config.init_checkpoint)")
-
-
-def _dataset(config: ml_collections.ConfigDict):
-    """The dataset name (or prepared handle) for the pipeline; builds synthetic if needed."""
-    if config.dataset == "synthetic_bokeh":
-        from bokeh_jax.data.prepare import prepare_synthetic
-
-        return prepare_synthetic(data_dir=config.data_dir or None, **config.synthetic.to_dict())
-    return config.dataset
 
 
 class _StopRequest:
@@ -187,58 +180,47 @@ def _export(path: Path, variables: dict, config, carried: dict, extra: dict) -> 
     meta = {"kind": "trained", "kernel_sizes": list(config.kernel_sizes),
             "head_kernel": config.head_kernel, "resolution": list(config.resolution),
             "phase": config.phase, "dataset": config.dataset, **carried, **extra}
-    model_io.save_checkpoint(path, variables, meta, force=True)
+    checkpoint.save_checkpoint(path, variables, meta, force=True)
 
 
 def _validate(model, variables, config, examples, log: RunLog, step: int) -> dict:
-    """Validation PSNR/SSIM (eval.py's protocol), plus a few renders for TensorBoard."""
-    from bokeh_jax import viz
-    from bokeh_jax.evaluation import evaluate
+    """Validation PSNR/SSIM (eval.py's protocol); the first renders go to TensorBoard."""
 
-    bokeh_model = model_io.BokehModel(model, variables,
-                                      {"resolution": list(config.resolution)})
+    def log_render(index: int, example: dict, out) -> None:
+        if index < VAL_IMAGES_LOGGED:
+            strip = np.concatenate([viz.to_uint8(example["original"]), viz.to_uint8(out.bokeh),
+                                    viz.to_uint8(example["bokeh"]),
+                                    viz.weights_to_rgb(out.weights)], axis=1)
+            log.images(step, {f"input_render_target_weights/{index}": strip})
+
+    bokeh_model = BokehModel(model, variables, {"resolution": list(config.resolution)})
     summary = evaluate(bokeh_model, examples, policy=config.val_policy, lpips=False,
-                       baselines=False, progress=False,
-                       max_images=config.val_images or None)
-    for i in range(min(VAL_IMAGES_LOGGED, len(examples))):
-        ex = examples[i]
-        out = bokeh_model.render(ex["original"], policy=config.val_policy, return_aux=True)
-        strip = np.concatenate([viz.to_uint8(ex["original"]), viz.to_uint8(out.bokeh),
-                                viz.to_uint8(ex["bokeh"]),
-                                viz.weights_to_rgb(np.asarray(out.weights))], axis=1)
-        log.images(step, {f"input_render_target_weights/{i}": strip})
+                       baselines=False, progress=False, max_images=config.val_images or None,
+                       on_render=log_render)
     row = summary["rows"][0]
     return {"psnr": row["psnr"], "ssim": row["ssim"]}
 
 
 def train_phase(config: ml_collections.ConfigDict, workdir: Path) -> Path:
     """Trains one phase (``config`` from :func:`phase_config`); returns its best/ folder."""
-    from bokeh_jax.data import pipeline
-
     n = config.phase
     phase_dir = workdir / f"phase{n}"
     final_dir = phase_dir / "final"
     model = state_lib.make_model(config)
     tx = state_lib.make_optimizer(config)
     devices = jax.local_devices()
-    if config.global_batch_size % len(devices):
-        raise UserError(f"--config.phase{n}.global_batch_size {config.global_batch_size} is "
-                        f"not divisible by the {len(devices)} devices; use a multiple of "
-                        f"{len(devices)}")
+    check_batch_size(config.global_batch_size, len(devices),
+                     f"--config.phase{n}.global_batch_size")
     mngr = _checkpoint_manager(phase_dir / "checkpoints", config.keep_checkpoints)
-    if (final_dir / model_io.METADATA_FILE).is_file() and mngr.latest_step() == config.num_steps:
+    if (final_dir / checkpoint.METADATA_FILE).is_file() and mngr.latest_step() == config.num_steps:
         print(f"phase {n}: already complete ({final_dir}); skipping")
         return phase_dir / "best"
     phase_dir.mkdir(parents=True, exist_ok=True)
     (phase_dir / "config.json").write_text(config.to_json_best_effort(indent=2) + "\n")
 
-    dataset = _dataset(config)
-    loader = pipeline.make_train_loader(
-        dataset, config.train_split, data_dir=config.data_dir or None,
-        global_batch_size=config.global_batch_size, resolution=tuple(config.resolution),
-        num_devices=len(devices), seed=config.seed, num_workers=config.num_workers)
-    val_examples = pipeline.eval_examples(dataset, config.val_split,
-                                          data_dir=config.data_dir or None)
+    data = inputs.dataset(config)
+    loader = inputs.train_loader(config, data, len(devices))
+    val_examples = inputs.val_examples(config, data)
 
     variables, carried, origin = initial_variables(config, workdir, n, model)
     state = state_lib.create_state(variables, tx)
@@ -255,7 +237,6 @@ def train_phase(config: ml_collections.ConfigDict, workdir: Path) -> Path:
                               axis_name=AXIS)
     p_step = jax.pmap(step_fn, axis_name=AXIS, donate_argnums=(0,))
     state = jax_utils.replicate(state, devices)
-    base_key = jax.random.key(config.seed)
     metric = "ssim" if config.loss == "ssim" else "psnr"
     log = RunLog(phase_dir, n)
 
@@ -276,9 +257,7 @@ def train_phase(config: ml_collections.ConfigDict, workdir: Path) -> Path:
             while step < config.num_steps:
                 t_start = time.perf_counter()
                 batch = next(loader)
-                rng = jax.random.fold_in(base_key, step)  # same draws when resumed
-                rngs = jax.random.split(rng, len(devices))
-                state, m = p_step(state, {k: batch[k] for k in ("original", "bokeh")}, rngs)
+                state, m = p_step(state, {k: batch[k] for k in ("original", "bokeh")})
                 m = jax.device_get(jax.tree.map(lambda x: x[0], m))  # one transfer per step
                 loss = float(m["loss"])
                 if not math.isfinite(loss):
@@ -338,18 +317,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     workdir = Path(workdir)
     if config.get("multihost"):
         jax.distributed.initialize()
+    catalog.canonical_name(config.dataset)  # a mistyped name fails before anything is written
     phases = [phase_config(config, n) for n in config.phases]  # validate all before starting
     best = None
     for pc in phases:
         best = train_phase(pc, workdir)
     if config.eval_at_end:
-        from bokeh_jax.train.finish import evaluate_at_end
-
-        evaluate_at_end(phases[-1], workdir, best)
+        finish.evaluate_at_end(phases[-1], workdir, best)
     if config.render_at_end:
-        from bokeh_jax.train.finish import render_samples
-
-        render_samples(best, workdir / "renders")
+        finish.render_samples(best, workdir / "renders")
     return best
 
 

@@ -1,0 +1,127 @@
+"""One photo of ``python -m bokeh_jax.render``: read it, render it as the flags say, write it.
+
+The rendering itself is the library's: :func:`bokeh_jax.inference.learned.render_photo`
+(learned mode, the same function ``eval.py`` scores) or
+:func:`bokeh_jax.inference.depth.render_depth` (depth mode). What this module adds is file
+I/O, the focus the flags name, and 8-bit output.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from bokeh_jax.cli import parse_kernels
+from bokeh_jax.errors import UserError
+from bokeh_jax.inference import depth
+from bokeh_jax.inference.learned import render_photo
+from bokeh_jax.inference.model import BokehModel, load_model
+from bokeh_jax.inference.tiling import DEFAULT_WINDOW
+from bokeh_jax.io import viz
+from bokeh_jax.io.photos import keeps_alpha, read_depth, read_photo, write_image, write_photo
+from bokeh_jax.names import PAPER, PAPER_KERNELS
+from bokeh_jax.render.plan import Job
+
+
+def parse_focus(text: str) -> tuple[float, float, bool]:
+    """'X,Y' (pixels) or 'X%,Y%' -> (x, y, relative)."""
+    parts = [s.strip() for s in text.split(",")]
+    rel = len(parts) == 2 and all(s.endswith("%") for s in parts)
+    try:
+        x, y = (float(s.rstrip("%")) for s in parts)
+    except ValueError:
+        x = y = float("nan")
+    if not (np.isfinite(x) and np.isfinite(y)) or (rel and not (0 <= x <= 100 and
+                                                                 0 <= y <= 100)):
+        raise UserError(f"--focus {text!r}: give a pixel as X,Y (e.g. 640,420) or a position "
+                        "as X%,Y% (e.g. 50%,40%)")
+    return x, y, rel
+
+
+def focus_value(args, disparity: np.ndarray, source: Path) -> float:
+    """The disparity to keep sharp: --focus-depth, the disparity at --focus, or the default."""
+    if args.focus_depth is not None:
+        return float(args.focus_depth)
+    if args.focus is None:
+        return depth.nearest_region_focus(disparity)
+    h, w = disparity.shape
+    x, y, rel = parse_focus(args.focus)
+    if rel:
+        x, y = x / 100.0 * (w - 1), y / 100.0 * (h - 1)
+    if not (0 <= x < w and 0 <= y < h):
+        raise UserError(f"{source}: --focus {args.focus} is outside the {w}x{h} photo; give "
+                        f"a pixel with 0 <= X < {w} and 0 <= Y < {h}, or use X%,Y%")
+    return depth.focus_at(disparity, (round(x), round(y)))
+
+
+class JobRenderer:
+    """Renders one :class:`~bokeh_jax.render.plan.Job` as the flags say; returns notes."""
+
+    def __init__(self, args, kernels: tuple[int, ...], model: BokehModel | None):
+        self.args, self.kernels, self.model = args, kernels, model
+
+    def _learned(self, rgb, alpha, *, with_weights=False, with_depth=False):
+        m = self.model
+        return render_photo(m.module, m.variables, m.resolution, rgb, alpha,
+                            policy=self.args.policy or PAPER, with_weights=with_weights,
+                            with_depth=with_depth, window=self.args.tile)
+
+    def __call__(self, job: Job) -> list[str]:
+        args, notes = self.args, []
+        photo = read_photo(job.source)
+        if photo.alpha is not None and not keeps_alpha(job.output):
+            notes.append(f"{job.source}: alpha channel dropped ({job.output.suffix} holds "
+                         "none); use --format png to keep it")
+        want_w, want_d = "weights" in job.extras, "depth" in job.extras
+        if args.depth is None:
+            out = self._learned(photo.rgb, photo.alpha, with_weights=want_w, with_depth=want_d)
+            bokeh, weights, disparity = out.bokeh, out.weights, out.disparity
+        else:
+            if job.depth is None:  # --depth auto: the checkpoint's depth head
+                disparity = self._learned(photo.rgb, None, with_depth=True).disparity
+            else:
+                disparity, stretched = depth.disparity_map(read_depth(job.depth), photo.hw,
+                                                           args.depth_kind or "disparity")
+                if stretched:
+                    notes.append(f"{job.source}: depth map {job.depth.name} has another "
+                                 f"shape than the {photo.hw[1]}x{photo.hw[0]} photo; stretched "
+                                 "to fit (is it this photo's map, turned the same way?)")
+            focus = focus_value(args, disparity, job.source)
+            strength = 1.0 if args.strength is None else args.strength
+            res = depth.render_depth(photo.rgb, photo.alpha, disparity, focus, strength,
+                                     self.kernels, with_weights=want_w, window=args.tile)
+            bokeh, weights = res[0], (res[1] if want_w else None)
+        try:
+            write_photo(job.output, viz.to_uint8(bokeh), photo, args.quality)
+            # Side pictures: fast PNG compression (level 6 would cost more than the render).
+            if want_w:
+                write_image(job.extras["weights"], viz.weights_to_rgb(weights),
+                            compress_level=1)
+            if want_d:
+                write_image(job.extras["depth"], viz.colorize(disparity, 0.0, 1.0),
+                            compress_level=1)
+        except OSError as e:
+            raise UserError(f"{job.source}: cannot write its result in {job.output.parent} "
+                            f"({e.strerror or e}); check the folder and free space") from None
+        return notes
+
+
+def load(args) -> JobRenderer:
+    """The renderer the flags describe, with the checkpoint loaded and checked."""
+    kernels = parse_kernels(args.kernels) if args.kernels else PAPER_KERNELS
+    if args.tile <= 2 * (max(kernels) // 2):
+        raise UserError(f"--tile {args.tile}: must exceed the largest kernel ({max(kernels)}); "
+                        f"the default is {DEFAULT_WINDOW}")
+    if args.checkpoint is None:
+        return JobRenderer(args, kernels, None)
+    model = load_model(args.checkpoint)
+    if not model.has_depth_head and (args.depth == "auto" or args.save_depth):
+        flag = "--depth auto" if args.depth == "auto" else "--save-depth"
+        raise UserError(f"{args.checkpoint}: this checkpoint has no depth head (converted from "
+                        f"a bokeh model), so {flag} cannot work; use --depth FILE_OR_FOLDER "
+                        "or a checkpoint converted from MegaDepth weights")
+    if args.tile <= 2 * (max(model.kernel_sizes) // 2):
+        raise UserError(f"--tile {args.tile}: must exceed the checkpoint's largest kernel "
+                        f"({max(model.kernel_sizes)})")
+    return JobRenderer(args, kernels, model)

@@ -1,0 +1,117 @@
+"""``bokeh-jax train`` (and ``python train.py``): the paper's three phases, from a config.
+
+    bokeh-jax train --config phase1 --workdir runs/ebb --config.init_checkpoint=megadepth_jax/
+    bokeh-jax train --config phase2 --workdir runs/ebb
+    bokeh-jax train --config demo --workdir runs/demo      # all three phases on synthetic data
+
+``--config`` takes a named config of :mod:`bokeh_jax.configs` (shipped in the package) or
+the path of a config file. Any field can be overridden on the command line with absl's
+``--config.FIELD=VALUE`` (``--config.phase1.num_steps=100``). Running the same command again
+resumes the run.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bokeh_jax import configs
+from bokeh_jax.cli import enable_compilation_cache
+from bokeh_jax.errors import UserError
+
+CONFIG_DIR = Path(configs.__file__).parent
+FIELDS_DOC = "bokeh_jax/configs/common.py"
+
+
+def named_configs() -> list[str]:
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.py") if p.stem not in ("__init__", "common"))
+
+
+def _help(prog: str) -> str:
+    return f"""usage: {prog} --config NAME|PATH --workdir DIR [--config.FIELD=VALUE ...]
+
+Trains the bokeh network in the paper's three phases (docs/method.md, "Training").
+
+  --config NAME|PATH   a named config: {', '.join(named_configs())};
+                       or a config file (a Python file whose get_config() returns an
+                       ml_collections.ConfigDict; it may build on bokeh_jax.configs.common)
+  --workdir DIR        the run's folder: checkpoints, logs, results; rerun to resume
+  --config.FIELD=VALUE override any field, e.g. --config.phase1.num_steps=100
+                       --config.bn_mode=frozen --config.init_checkpoint=megadepth_jax/
+
+Every field, its default and its meaning: {FIELDS_DOC} (in the installed package:
+{CONFIG_DIR / 'common.py'}); named configs change only what differs.
+
+examples:
+  {prog} --config demo --workdir runs/demo
+  {prog} --config phase1 --workdir runs/ebb --config.init_checkpoint=megadepth_jax/
+  {prog} --config phase1 --workdir runs/try --config.phase1.num_steps=200 --config.seed=1"""
+
+
+def resolve_config_arg(argv: Sequence[str]) -> list[str]:
+    """``--config phase1`` / ``--config=demo`` -> the packaged file (paths pass through)."""
+    out, i = [], 0
+    argv = list(argv)
+    while i < len(argv):
+        arg = argv[i]
+        value = None
+        if arg == "--config" and i + 1 < len(argv):
+            value, i = argv[i + 1], i + 1
+        elif arg.startswith("--config="):
+            value = arg.split("=", 1)[1]
+        if value is not None:
+            name = value.split(":", 1)[0]
+            if not name.endswith(".py") and (CONFIG_DIR / f"{name}.py").is_file():
+                value = str(CONFIG_DIR / f"{name}.py") + value[len(name):]
+            elif not Path(name).is_file():
+                raise UserError(f"--config {name!r}: no such config; choose one of "
+                                f"{', '.join(named_configs())} or give a path to a config file")
+            arg = f"--config={value}"
+        out.append(arg)
+        i += 1
+    return out
+
+
+def _flags():
+    """The absl flags of this command, defined once per process."""
+    from absl import flags
+    from ml_collections import config_flags
+
+    if "workdir" not in flags.FLAGS:
+        config_flags.DEFINE_config_file("config", None, "Training configuration.",
+                                        lock_config=True)
+        flags.DEFINE_string("workdir", None, "Folder of the run (checkpoints, logs, results).")
+    return flags
+
+
+def parse(argv: Sequence[str], prog: str):
+    """(config, workdir) from the command line; UserError for every mistake, one line."""
+    flags = _flags()
+    if not argv or any(a in ("-h", "--help", "--helpfull") for a in argv):
+        print(_help(prog))
+        raise SystemExit(0 if argv else 2)
+    argv = resolve_config_arg(argv)
+    try:
+        flags.FLAGS([prog, *argv])
+    except flags.Error as e:
+        raise UserError(f"{e}; see {prog} --help") from None
+    except (AttributeError, KeyError) as e:  # ml_collections: an override of a missing field
+        raise UserError(f"the config has no field {str(e).strip(chr(34))}; every field is "
+                        f"listed in {FIELDS_DOC}") from None
+    for name in ("config", "workdir"):
+        if flags.FLAGS[name].value is None:
+            raise UserError(f"--{name} is required; see {prog} --help")
+    return flags.FLAGS.config, flags.FLAGS.workdir
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "bokeh-jax train") -> int:
+    from absl import logging
+
+    config, workdir = parse(sys.argv[1:] if argv is None else argv, prog)
+    logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
+    from bokeh_jax.train.trainer import train_and_evaluate  # jax, TFDS: after the flags
+
+    enable_compilation_cache()
+    train_and_evaluate(config, workdir)
+    return 0
