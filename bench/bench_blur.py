@@ -23,8 +23,9 @@ from timing import HUGEPAGES, rerun_with_hugepages  # bench/ is the script's fol
 
 from bokeh_jax.cli import enable_compilation_cache, run_main
 from bokeh_jax.errors import UserError
+from bokeh_jax.names import PAPER_KERNELS
 
-KERNELS = (25, 45, 75)
+KERNELS = PAPER_KERNELS
 
 
 def _parse(argv):

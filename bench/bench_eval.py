@@ -31,13 +31,14 @@ sys.path.insert(0, str(REPO))
 from bokeh_jax import load_model  # noqa: E402
 from bokeh_jax.evaluation import scoring as evaluation  # noqa: E402
 from bokeh_jax.inference.model import BokehModel  # noqa: E402
+from bokeh_jax.names import PAPER_KERNELS  # noqa: E402
 from bokeh_jax.network.models import BokehNet  # noqa: E402
 from bokeh_jax.train.state import init_variables  # noqa: E402
 
 SAMPLES = REPO.parent / "shared" / "data" / "ebb_samples"
 
 
-def random_model(kernels=(25, 45, 75), resolution=(384, 576)) -> BokehModel:
+def random_model(kernels=PAPER_KERNELS, resolution=(384, 576)) -> BokehModel:
     module = BokehNet(kernel_sizes=kernels)
     variables = jax.tree.map(jax.numpy.asarray, init_variables(module, 0))
     meta = {"kernel_sizes": list(kernels), "head_kernel": 3, "has_depth_head": True,

@@ -30,9 +30,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
 from timing import HUGEPAGES, rerun_with_hugepages  # noqa: E402
 
-KERNELS = (25, 45, 75)
+from bokeh_jax.names import PAPER_KERNELS, POLICIES  # noqa: E402
+
+KERNELS = PAPER_KERNELS
 
 
 def _args(argv=None):
@@ -168,7 +171,7 @@ def learned_mode(tmp: Path, repeats: int) -> None:
     model = load_model(model_io.save_checkpoint(tmp / "ckpt", variables, meta))
     rgb = read_image(_photo(tmp)[0])
     print("\n3. learned mode, network at 384x576 (default model resolution), 1536x1024 photo:")
-    for policy in ("paper", "fullres"):
+    for policy in POLICIES:
         t0 = time.perf_counter()
         model.render(rgb, policy=policy)
         first = time.perf_counter() - t0

@@ -24,7 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from timing import machine_line, median_time  # noqa: E402
 
-KERNELS = (25, 45, 75)
+from bokeh_jax.names import PAPER_KERNELS  # noqa: E402
+
+KERNELS = PAPER_KERNELS
 
 
 def torch_step_fn(batch: int, h: int, w: int):

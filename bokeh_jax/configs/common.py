@@ -12,6 +12,8 @@ the head's kernel (3x3).
 
 import ml_collections
 
+from bokeh_jax.names import PAPER_KERNELS
+
 
 def phase(resolution, loss, lr_start, lr_end, num_steps, *, global_batch_size=8,
           eval_every=2000, checkpoint_every=1000, warmup_steps=0):
@@ -35,7 +37,7 @@ def get_config() -> ml_collections.ConfigDict:
         height=256, width=384, num_train=2000, num_val=200, seed=0))  # synthetic_bokeh only
 
     # Model.
-    c.kernel_sizes = (25, 45, 75)
+    c.kernel_sizes = PAPER_KERNELS
     c.head_kernel = 3
     c.init_checkpoint = ""  # phase 1: converted MegaDepth folder or its .pth; empty: random
     c.head_init = "depth-prior"  # weight head when starting from a MegaDepth .pth

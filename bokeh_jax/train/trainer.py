@@ -35,6 +35,7 @@ from bokeh_jax.data import catalog
 from bokeh_jax.data.pipeline import check_batch_size
 from bokeh_jax.errors import UserError
 from bokeh_jax.evaluation.scoring import evaluate
+from bokeh_jax.files import write_text
 from bokeh_jax.inference.model import BokehModel
 from bokeh_jax.io import viz
 from bokeh_jax.network import checkpoint, convert, heads
@@ -216,7 +217,7 @@ def train_phase(config: ml_collections.ConfigDict, workdir: Path) -> Path:
         print(f"phase {n}: already complete ({final_dir}); skipping")
         return phase_dir / "best"
     phase_dir.mkdir(parents=True, exist_ok=True)
-    (phase_dir / "config.json").write_text(config.to_json_best_effort(indent=2) + "\n")
+    write_text(phase_dir / "config.json", config.to_json_best_effort(indent=2) + "\n")
 
     data = inputs.dataset(config)
     loader = inputs.train_loader(config, data, len(devices))
