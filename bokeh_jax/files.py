@@ -71,6 +71,21 @@ def staged_folder(dst: str | os.PathLike) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def check_can_write(folder: str | os.PathLike) -> Path:
+    """Creates ``folder`` if needed and writes and removes a probe file in it, before any
+    long work; UserError naming the folder and the cause otherwise. Returns it, absolute."""
+    folder = Path(folder).expanduser().absolute()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".bokeh_jax-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise UserError(f"{folder}: cannot write there ({e.strerror or e}); choose another "
+                        "folder, or check its permissions and free space") from None
+    return folder
+
+
 def check_output_folder(path: str | os.PathLike, *,
                         replaceable: bool | Callable[[Path], bool] = False,
                         fix: str = "choose another output folder") -> Path:

@@ -168,6 +168,8 @@ def test_bad_files_fail_with_one_line_and_run_no_code(tmp_path, release_pth, cap
 def test_missing_file_and_wrong_state_dict(tmp_path, capsys):
     assert run_main(main, [str(tmp_path / "nope.pth"), str(tmp_path / "o")]) == 2
     assert "no such file" in capsys.readouterr().err
+    assert run_main(main, [str(tmp_path), str(tmp_path / "o")]) == 2
+    assert "is a folder, not a .pth file" in capsys.readouterr().err
     other = tmp_path / "other.pth"
     torch.save({"fc.weight": torch.zeros(3, 3)}, other)
     assert run_main(main, [str(other), str(tmp_path / "o")]) == 2
@@ -233,3 +235,10 @@ def test_depth_prior_on_converted_reference(release_pth, tmp_path):
     e = (w @ np.arange(4))[order]
     assert np.all(np.diff(e) >= -1e-4), "expected blur index must grow with log-depth"
     assert e[-1] - e[0] > 0.1
+
+
+def test_unwritable_output_is_refused_before_converting(release_pth, capsys):
+    """/proc takes no new files, even for root: refused before the checkpoint is read."""
+    assert run_main(main, [str(release_pth), "/proc/bokeh_jax_o13"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "/proc: cannot write there" in err

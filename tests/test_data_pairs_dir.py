@@ -41,8 +41,8 @@ def test_ebb_layout_and_unpaired_files(tmp_path):
     with pytest.raises(UserError) as e:
         iter_pairs(tmp_path)
     msg = str(e.value)
-    assert msg.startswith("2 unpaired file(s)")
-    assert "original/2.jpg" in msg and "bokeh/3.jpg" in msg
+    assert msg.startswith("2 unpaired file(s)") and "\n" not in msg and ":;" not in msg
+    assert "original/2.jpg" in msg and "bokeh/3.jpg" in msg and "--skip-unpaired" in msg
     assert [p["id"] for p in iter_pairs(tmp_path, skip_unpaired=True)] == [1]
 
 
@@ -51,6 +51,10 @@ def test_folder_errors(tmp_path):
         iter_pairs(tmp_path / "missing")
     with pytest.raises(UserError, match="no original/ and bokeh/ folders"):
         iter_pairs(tmp_path)
+    (tmp_path / "Training" / "original").mkdir(parents=True)
+    with pytest.raises(UserError, match="Training: has original/ but no bokeh/ folder"):
+        iter_pairs(tmp_path)
+    (tmp_path / "Training" / "original").rmdir()
     (tmp_path / "original").mkdir()
     (tmp_path / "bokeh").mkdir()
     with pytest.raises(UserError, match="no image pairs found"):

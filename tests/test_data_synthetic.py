@@ -176,3 +176,6 @@ def test_cli_rejects_bad_sizes_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert code == 2 and err == "error: height=8: images must be at least 16 pixels"
     assert not any(tmp_path.iterdir())
+    code = run_main(prepare.main, ["synthetic_bokeh", "--data-dir", "/proc/bokeh_jax_tfds"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "cannot write there" in err

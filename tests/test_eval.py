@@ -309,6 +309,10 @@ def test_errors_are_one_line(ckpt, pairs, tfds_dir, tmp_path, capsys):
     (tmp_path / "a_file").write_text("x")
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "notes.txt").write_text("mine")
+    shutil.copytree(pairs / "Training" / "original", tmp_path / "half" / "original")
+    (tmp_path / "half" / "bokeh").mkdir()
+    for pair_id in (4398, 4399):
+        shutil.copy(pairs / "Training" / "bokeh" / f"{pair_id}.jpg", tmp_path / "half" / "bokeh")
     ck, pd = ["--checkpoint", str(ckpt)], ["--pairs-dir", str(pairs)]
     cases = {
         "no such checkpoint folder": ["--checkpoint", str(tmp_path / "missing")] + pd,
@@ -323,10 +327,17 @@ def test_errors_are_one_line(ckpt, pairs, tfds_dir, tmp_path, capsys):
         "exists and is not a folder": ck + pd + ["--out", str(tmp_path / "a_file")],
         "holds no earlier evaluation": ck + pd + ["--out", str(tmp_path / "busy")],
         "--num-visuals needs --out": ck + pd + ["--num_visuals", "2"],
+        "/proc: cannot write there": ck + pd + ["--out", "/proc/bokeh_jax_eval"],
+        "--skip-unpaired applies to --pairs-dir": ck + ["--skip-unpaired"],
+        "1 unpaired file(s)": ck + ["--pairs-dir", str(tmp_path / "half")],
     }
     for expected, argv in cases.items():
         assert expected in _error(argv, capsys), expected
     assert [p.name for p in (tmp_path / "busy").iterdir()] == ["notes.txt"]
+    # --skip-unpaired scores the pairs that are complete.
+    assert run_main(eval_cli.main, ck + ["--pairs-dir", str(tmp_path / "half"),
+                                         "--skip-unpaired", "--no-lpips", "--quiet"]) == 0
+    assert "/ all: 2 images" in capsys.readouterr().out
 
 
 def test_real_ebb_samples_downscaled(shared_data, model):

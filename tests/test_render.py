@@ -308,13 +308,25 @@ def test_overwrite_protection(shots, tmp_path, capsys):
     assert src.read_bytes() == before
 
 
-def test_unwritable_output_fails_that_photo(shots, tmp_path, capsys):
+def test_unwritable_output_is_refused_before_any_work(shots, tmp_path, capsys):
     blocker = tmp_path / "a_file"
     blocker.write_text("a file where a folder should be")
-    code, stdout, stderr = _cli([shots["batch"] / "a.png", "-o", blocker / "out.png",
-                                 "--depth", shots["maps"] / "a.png", "--kernels", "5,9"], capsys)
-    assert code == 1 and "failed 1" in stdout
-    assert "error: " in stderr and "cannot write its result" in stderr
+    for out in (blocker / "out", Path("/proc/bokeh_jax_no_such_dir")):
+        code, stdout, stderr = _cli([shots["batch"] / "a.png", shots["batch"] / "c.jpg", "-o",
+                                     out, "--depth", shots["maps"], "--kernels", "5,9"], capsys)
+        assert code == 2 and stdout == "", stdout  # nothing rendered
+        assert stderr.count("\n") == 1 and "cannot write there" in stderr, stderr
+
+
+def test_a_result_that_cannot_be_written_fails_that_photo(shots, tmp_path, capsys):
+    out = tmp_path / "out"
+    (out / "a.png").mkdir(parents=True)  # a folder where a.png's result goes
+    code, stdout, stderr = _cli([shots["batch"] / "a.png", shots["batch"] / "c.jpg", "-o", out,
+                                 "--depth", shots["maps"], "--kernels", "5,9", "--overwrite"],
+                                capsys)
+    assert code == 1 and "done 1, skipped 0, failed 1" in stdout
+    assert "cannot write its result" in stderr and (out / "c.jpg").is_file()
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp files left
 
 
 @pytest.mark.parametrize("argv,fragment", [
@@ -327,6 +339,8 @@ def test_unwritable_output_fails_that_photo(shots, tmp_path, capsys):
     (["x.jpg", "-o", "o", "--checkpoint", "c", "--depth", "auto", "--focus", "3"], "--focus"),
     (["x.jpg", "-o", "o", "--checkpoint", "c", "--depth", "auto", "--strength", "-1"],
      "--strength"),
+    (["x.jpg", "-o", "o", "--checkpoint", "c", "--depth", "auto", "--strength", "inf"],
+     "give a finite number"),
     (["x.jpg", "y.jpg", "-o", "o.png", "--checkpoint", "c"], "give a folder"),
     (["x.jpg", "-o", "o.gif", "--checkpoint", "c"], "cannot write '.gif'"),
     (["x.jpg", "-o", "o", "--checkpoint", "nowhere"], "nowhere: no such checkpoint"),

@@ -144,24 +144,58 @@ def test_phase_chaining_and_config_errors(data_dir, tmp_path):
     config.phases = (2,)
     with pytest.raises(TrainingError, match="--config phase1 --workdir"):
         train_and_evaluate(config, tmp_path)
-    config = tiny_config(data_dir, resolution=(30, 48))
-    with pytest.raises(UserError, match="multiples of 16"):
-        phase_config(config, 1)
     config = tiny_config(data_dir)
     config.init_checkpoint = str(tmp_path / "missing")
-    with pytest.raises(UserError, match="no such checkpoint"):
+    with pytest.raises(UserError, match="init_checkpoint.*no such file or folder"):
         train_and_evaluate(config, tmp_path / "x")
+    assert not (tmp_path / "x").exists()
+
+
+def test_every_config_problem_is_reported_at_once_before_any_work(data_dir, tmp_path):
+    config = tiny_config(data_dir, resolution=(30, 48), num_steps=-5, loss="l2",
+                         global_batch_size=3)
+    config.bn_mode = "whatever"
+    config.kernel_sizes = (5, 8)
+    config.adam_b2 = 1.5
+    config.val_policy = "best"
+    config.dataset = "imagenet"
+    with pytest.raises(UserError) as e:
+        trainer.check_config(config, num_devices=2)
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith("the training config has 9 problems: ")
+    for fragment in ("--config.phase1.resolution=(30, 48): height and width must be multiples "
+                     "of 16", "--config.phase1.num_steps=-5: must be >= 1",
+                     "--config.phase1.loss='l2': use one of l1, ssim",
+                     "--config.phase1.global_batch_size=3: is not divisible by the 2 devices",
+                     "--config.bn_mode='whatever': use one of train, frozen",
+                     "--config.kernel_sizes=(5, 8): give odd kernel sizes",
+                     "--config.adam_b2=1.5: must be >= 0 and < 1",
+                     "--config.val_policy='best'", "--config.dataset='imagenet': unknown dataset"):
+        assert fragment in msg, fragment
+    # Through the trainer (one device here, so the batch of 3 is fine): nothing is written,
+    # no dataset is built.
+    with pytest.raises(UserError, match="8 problems"):
+        train_and_evaluate(config, tmp_path / "w")
+    assert not (tmp_path / "w").exists()
+    trainer.check_config(tiny_config(data_dir), num_devices=1)  # a sound config passes
+    with pytest.raises(UserError, match="/proc/bokeh_jax_run: cannot write there"):
+        train_and_evaluate(tiny_config(data_dir), "/proc/bokeh_jax_run")
 
 
 @pytest.mark.parametrize("args, expected", [
     (["--config", "nope"], "choose one of ablation_1kernel"),
     (["--config", "demo", "--config.nofield=3"], "no field 'nofield'"),
+    (["--config", "demo", "--config.phase1.num_step=3"],
+     "the config has no field 'num_step' (did you mean 'num_steps'?); every field"),
     (["--config", "demo", "--config.phase1.num_steps=abc"], "num_steps=abc"),
+    (["--config", "demo", "--config.phases=1"], "--config.phases=1: give a tuple"),
+    (["--config", "demo", "--config.bn_mode=whatever"], "--config.bn_mode='whatever'"),
+    (["--config", "demo", "--config.phase1.num_steps=-5"], "num_steps=-5: must be >= 1"),
 ])
 def test_train_py_bad_flags_give_one_line(tmp_path, args, expected):
-    proc = subprocess.run([sys.executable, "train.py", *args, "--workdir", str(tmp_path)],
+    proc = subprocess.run([sys.executable, "train.py", *args, "--workdir", str(tmp_path / "w")],
                           cwd=REPO, capture_output=True, text=True)
-    assert proc.returncode == 2
+    assert proc.returncode == 2 and not (tmp_path / "w").exists()
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], lines
 

@@ -65,4 +65,9 @@ def find_pair_folders(folder: str | Path, layout: str) -> tuple[Path, Path]:
     for base in (root, root / "Training"):
         if (base / "original").is_dir() and (base / "bokeh").is_dir():
             return base / "original", base / "bokeh"
+    for base in (root, root / "Training"):  # half of a layout: say which half is missing
+        for have, missing in (("original", "bokeh"), ("bokeh", "original")):
+            if (base / have).is_dir():
+                raise UserError(f"{base}: has {have}/ but no {missing}/ folder beside it; "
+                                f"expected {layout}")
     raise UserError(f"{root}: no original/ and bokeh/ folders; expected {layout}")

@@ -66,8 +66,9 @@ def iter_pairs(folder: str | os.PathLike, *, skip_unpaired: bool = False) -> Pai
                 for i, p in sorted({**bokehs, **originals}.items())
                 if (i in originals) != (i in bokehs)]
     if unpaired and not skip_unpaired:
-        raise UserError(f"{len(unpaired)} unpaired file(s) in {base} (add the partners or "
-                        "pass skip_unpaired=True):\n" + "\n".join(unpaired))
+        raise UserError(f"{len(unpaired)} unpaired file(s) in {base}: {'; '.join(unpaired)}. "
+                        "Add the partners, or leave those files out with --skip-unpaired "
+                        "(skip_unpaired=True)")
     ids = sorted(set(originals) & set(bokehs))
     if not ids:
         raise UserError(f"{base}: no image pairs found; expected {LAYOUT}")

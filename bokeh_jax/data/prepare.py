@@ -25,6 +25,7 @@ from bokeh_jax.data import catalog, ebb
 from bokeh_jax.data import synthetic_builder as sb
 from bokeh_jax.data.catalog import PreparedDataset
 from bokeh_jax.errors import UserError
+from bokeh_jax.files import check_can_write
 from bokeh_jax.names import EBB, SYNTHETIC
 
 
@@ -82,7 +83,7 @@ def prepare_synthetic(*, data_dir: str | os.PathLike | None = None, num_train: i
     except ValueError as e:
         raise UserError(f"{e}") from None
     name = f"{SYNTHETIC}/{config.name}"
-    out = catalog.data_dir_or_default(data_dir)
+    out = check_can_write(catalog.data_dir_or_default(data_dir))
     if (catalog.dataset_path(name, out) / "dataset_info.json").is_file():
         log(f"{name} already built in {out}; nothing to do (delete "
             f"{catalog.dataset_path(name, out).parent} to rebuild)")
@@ -114,7 +115,7 @@ def prepare_ebb(manual_dir: str | os.PathLike, *, data_dir: str | os.PathLike | 
     Returns:
       The PreparedDataset (name ``ebb``).
     """
-    out = catalog.data_dir_or_default(data_dir)
+    out = check_can_write(catalog.data_dir_or_default(data_dir))
     if (catalog.dataset_path(EBB, out) / "dataset_info.json").is_file():
         log(f"ebb already built in {out}; nothing to do (delete "
             f"{catalog.dataset_path(EBB, out).parent} to rebuild)")

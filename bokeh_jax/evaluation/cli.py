@@ -37,6 +37,9 @@ def parser(prog: str) -> ArgumentParser:
                         "~/tensorflow_datasets)")
     p.add_argument("--pairs-dir", default=None,
                    help="score a folder of pairs (original/N.jpg + bokeh/N.jpg) instead")
+    p.add_argument("--skip-unpaired", action="store_true",
+                   help="with --pairs-dir: leave out files that have no partner (listed) "
+                        "instead of stopping")
     p.add_argument("--policy", choices=POLICIES, default=PAPER,
                    help="paper: resize to the model's resolution and back; fullres: blend at "
                         "full size with upsampled weight maps (default: %(default)s)")
@@ -56,6 +59,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "bokeh-jax eval") -> int
     args = parser(prog).parse_args(argv)
     if args.num_visuals < 0:
         raise UserError(f"--num-visuals {args.num_visuals}: must be 0 or more")
+    if args.skip_unpaired and args.pairs_dir is None:
+        raise UserError("--skip-unpaired applies to --pairs-dir folders only")
     if args.num_visuals and args.out is None:
         raise UserError("--num-visuals needs --out (the folder the grids go to)")
 
@@ -73,7 +78,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "bokeh-jax eval") -> int
         print(note)
     # Every input is checked before the weights are read and anything compiles.
     examples, dataset, split = sources.open_examples(
-        args.dataset, args.split, data_dir=args.data_dir, pairs_dir=args.pairs_dir)
+        args.dataset, args.split, data_dir=args.data_dir, pairs_dir=args.pairs_dir,
+        skip_unpaired=args.skip_unpaired)
     model = load_model(path)
     summary = evaluate(
         model, examples, policy=args.policy, lpips=not args.no_lpips, baselines=args.baselines,

@@ -13,7 +13,7 @@ from bokeh_jax.data import catalog, ebb, pipeline
 from bokeh_jax.data.pairs_dir import PairsDir, iter_pairs
 from bokeh_jax.errors import UserError
 from bokeh_jax.evaluation.reports import SUMMARY_FILE
-from bokeh_jax.files import check_output_folder
+from bokeh_jax.files import check_can_write, check_output_folder
 from bokeh_jax.names import EBB, SYNTHETIC, VAL294
 from bokeh_jax.network import checkpoint
 
@@ -48,7 +48,7 @@ def resolve_checkpoint(path: str | os.PathLike) -> tuple[Path, str]:
 
 def open_examples(dataset: str = "ebb", split: str | None = None, *,
                   data_dir: str | os.PathLike | None = None,
-                  pairs_dir: str | os.PathLike | None = None):
+                  pairs_dir: str | os.PathLike | None = None, skip_unpaired: bool = False):
     """(examples, dataset label, split) for ``eval.py``.
 
     A built TFDS dataset (``bokeh_jax.data.pipeline.eval_examples``; default split val294 for
@@ -56,7 +56,7 @@ def open_examples(dataset: str = "ebb", split: str | None = None, *,
     directly, taken whole (split "all") or restricted to EBB!'s train / val294 ids.
     """
     if pairs_dir is not None:
-        pairs = iter_pairs(pairs_dir)
+        pairs = iter_pairs(pairs_dir, skip_unpaired=skip_unpaired)
         split = split or ALL_SPLIT
         if split != ALL_SPLIT:
             if split not in ebb.SPLITS:
@@ -76,7 +76,10 @@ def open_examples(dataset: str = "ebb", split: str | None = None, *,
 
 
 def check_out_dir(out_dir: str | os.PathLike) -> Path:
-    """Refuses an output path that is a file, or a non-empty folder not written by us."""
-    return check_output_folder(
+    """Refuses an output path that is a file, a non-empty folder not written by us, or one
+    whose parent cannot be written (the reports are staged beside it)."""
+    out_dir = check_output_folder(
         out_dir, replaceable=lambda p: (p / SUMMARY_FILE).is_file(),
         fix=f"it holds no earlier evaluation ({SUMMARY_FILE}); choose another --out or empty it")
+    check_can_write(out_dir.parent)
+    return out_dir

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bokeh_jax.errors import UserError
-from bokeh_jax.files import check_output_folder, staged_folder
+from bokeh_jax.files import check_can_write, check_output_folder, staged_folder
 from bokeh_jax.names import __version__
 from bokeh_jax.network.models import BokehNet
 
@@ -32,9 +32,13 @@ VARIABLES_DIR = "variables"
 
 
 def check_writable(out_dir: str | Path, force: bool) -> Path:
-    """Refuses a non-empty output folder unless ``force`` (checked before any work)."""
-    return check_output_folder(out_dir, replaceable=force,
-                               fix="choose another output folder or pass --force to replace it")
+    """Refuses a non-empty output folder unless ``force``, or one whose parent cannot be
+    written (the folder is staged beside it); checked before any work."""
+    out_dir = check_output_folder(out_dir, replaceable=force,
+                                  fix="choose another output folder or pass --force to "
+                                      "replace it")
+    check_can_write(out_dir.parent)
+    return out_dir
 
 
 def save_checkpoint(out_dir: str | Path, variables: dict, metadata: dict, *,

@@ -191,6 +191,9 @@ def load_torch_checkpoint(path: str | Path) -> dict[str, np.ndarray]:
         raise UserError("converting a PyTorch checkpoint needs PyTorch: "
                         "pip install torch==2.13.0 (CPU build is enough)") from None
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder, not a .pth file; give the path of the PyTorch "
+                        "checkpoint file (e.g. best_generalization_net_G.pth)")
     if not path.is_file():
         raise UserError(f"{path}: no such file; give the path of the .pth checkpoint")
     try:

@@ -44,6 +44,7 @@ import numpy as np
 
 from bokeh_jax.cli import ArgumentParser, enable_compilation_cache
 from bokeh_jax.errors import UserError, one_line
+from bokeh_jax.files import check_can_write
 from bokeh_jax.inference.tiling import DEFAULT_WINDOW
 from bokeh_jax.names import PAPER, PAPER_KERNELS, POLICIES
 from bokeh_jax.render import jobs as render_jobs
@@ -112,7 +113,8 @@ def check_args(args) -> None:
     if args.depth is not None and not auto and not Path(args.depth).exists():
         raise UserError(f"--depth {args.depth}: no such file or folder")
     if args.strength is not None and not (math.isfinite(args.strength) and args.strength >= 0):
-        raise UserError(f"--strength {args.strength}: give a number >= 0 (1 is the default)")
+        raise UserError(f"--strength {args.strength}: give a finite number >= 0 (1 is the "
+                        "default)")
     if args.focus_depth is not None and not 0.0 <= args.focus_depth <= 1.0:
         raise UserError(f"--focus-depth {args.focus_depth}: give a disparity in [0,1] "
                         "(1 = nearest, 0 = farthest)")
@@ -138,6 +140,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m bokeh_jax.ren
                                  extras=extras, overwrite=args.overwrite)
     if as_file and (jobs[0].error or jobs[0].skip):
         raise UserError(jobs[0].error or jobs[0].skip)
+    check_can_write(out.parent if as_file else out)  # before the model loads
     render = render_jobs.load(args)
 
     enable_compilation_cache()

@@ -12,6 +12,7 @@ resumes the run.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +23,8 @@ from bokeh_jax.errors import UserError
 
 CONFIG_DIR = Path(configs.__file__).parent
 FIELDS_DOC = "bokeh_jax/configs/common.py"
+# Fields holding tuples: an override must spell the tuple out.
+TUPLE_FIELDS = ("--config.phases", "--config.kernel_sizes")
 
 
 def named_configs() -> list[str]:
@@ -85,6 +88,26 @@ def _flags():
     return flags
 
 
+def _missing_field(error: Exception) -> str:
+    """ml_collections' "'num_step'\\nDid you mean "num_steps" instead of "num_step"?" as a
+    sentence: the config has no field 'num_step' (did you mean 'num_steps'?)."""
+    # The message arrives quoted once or twice over (a KeyError inside an AttributeError).
+    text = str(error.args[0] if error.args else error)
+    name = re.search(r"[A-Za-z_][\w.]*", text).group(0)
+    hint = re.search(r'Did you mean \\*"([^"\\]+)', text)
+    return f"the config has no field {name!r}" + (f" (did you mean {hint.group(1)!r}?)"
+                                                   if hint else "")
+
+
+def _check_tuple_syntax(argv: Sequence[str]) -> None:
+    """``--config.phases=1`` would silently become (1,): ask for the tuple the user means."""
+    for arg in argv:
+        flag, eq, value = arg.partition("=")
+        if flag in TUPLE_FIELDS and eq and not value.strip().startswith(("(", "[")):
+            raise UserError(f"{flag}={value}: give a tuple, e.g. {flag}='({value.strip()},)' "
+                            "for that one value")
+
+
 def parse(argv: Sequence[str], prog: str):
     """(config, workdir) from the command line; UserError for every mistake, one line."""
     flags = _flags()
@@ -92,13 +115,13 @@ def parse(argv: Sequence[str], prog: str):
         print(_help(prog))
         raise SystemExit(0 if argv else 2)
     argv = resolve_config_arg(argv)
+    _check_tuple_syntax(argv)
     try:
         flags.FLAGS([prog, *argv])
     except flags.Error as e:
         raise UserError(f"{e}; see {prog} --help") from None
     except (AttributeError, KeyError) as e:  # ml_collections: an override of a missing field
-        raise UserError(f"the config has no field {str(e).strip(chr(34))}; every field is "
-                        f"listed in {FIELDS_DOC}") from None
+        raise UserError(f"{_missing_field(e)}; every field is listed in {FIELDS_DOC}") from None
     for name in ("config", "workdir"):
         if flags.FLAGS[name].value is None:
             raise UserError(f"--{name} is required; see {prog} --help")

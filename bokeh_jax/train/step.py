@@ -21,6 +21,7 @@ from bokeh_jax.network.models import BokehNet
 from bokeh_jax.train.state import TrainState
 
 LOSSES = ("l1", "ssim")
+BN_MODES = ("train", "frozen")
 
 
 def loss_value(kind: str, rendered: jax.Array, target: jax.Array) -> jax.Array:
@@ -44,7 +45,7 @@ def make_train_step(model: BokehNet, tx: optax.GradientTransformation, *, loss: 
     bn_mode "train" updates BatchNorm statistics from the batch (as PyTorch's training mode;
     averaged over devices), "frozen" keeps the converted running statistics.
     """
-    if bn_mode not in ("train", "frozen"):
+    if bn_mode not in BN_MODES:
         raise ValueError(f"unknown bn_mode {bn_mode!r}; use 'train' or 'frozen'")
     train_bn = bn_mode == "train"
 

@@ -31,18 +31,18 @@ import numpy as np
 from flax import jax_utils
 from tqdm import tqdm
 
-from bokeh_jax.data import catalog
 from bokeh_jax.data.pipeline import check_batch_size
 from bokeh_jax.errors import UserError
 from bokeh_jax.evaluation.scoring import evaluate
-from bokeh_jax.files import write_text
+from bokeh_jax.files import check_can_write, write_text
 from bokeh_jax.inference.model import BokehModel
 from bokeh_jax.io import viz
 from bokeh_jax.network import checkpoint, convert, heads
 from bokeh_jax.train import finish, inputs
 from bokeh_jax.train import state as state_lib
+from bokeh_jax.train.config_check import check_config
 from bokeh_jax.train.logs import RunLog, plot_curves
-from bokeh_jax.train.step import LOSSES, make_train_step
+from bokeh_jax.train.step import make_train_step
 
 AXIS = "devices"
 VAL_IMAGES_LOGGED = 2  # validation renders written to TensorBoard at each evaluation
@@ -55,22 +55,16 @@ class TrainingError(UserError):
 
 
 def phase_config(config: ml_collections.ConfigDict, n: int) -> ml_collections.ConfigDict:
-    """One flat config for phase ``n``: the shared fields plus ``config.phase<n>``."""
-    if f"phase{n}" not in config:
-        raise UserError(f"--config.phases lists phase {n}, which the config does not define "
-                        "(phases are 1, 2 and 3)")
+    """One flat config for phase ``n``: the shared fields plus ``config.phase<n>``.
+
+    ``config`` is checked first (:func:`~bokeh_jax.train.config_check.check_config`).
+    """
     flat = ml_collections.ConfigDict(config.to_dict())
     for key in [k for k in flat if k.startswith("phase")]:
         del flat[key]
     for key, value in config[f"phase{n}"].items():  # the fields of configs.common.phase
         flat[key] = value
     flat.phase = n
-    h, w = flat.resolution
-    if h % 16 or w % 16:
-        raise UserError(f"--config.phase{n}.resolution {h}x{w}: height and width must be "
-                        "multiples of 16")
-    if flat.loss not in LOSSES:
-        raise UserError(f"--config.phase{n}.loss {flat.loss!r}: use one of {', '.join(LOSSES)}")
     return flat
 
 
@@ -318,8 +312,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     workdir = Path(workdir)
     if config.get("multihost"):
         jax.distributed.initialize()
-    catalog.canonical_name(config.dataset)  # a mistyped name fails before anything is written
-    phases = [phase_config(config, n) for n in config.phases]  # validate all before starting
+    # Every field, before any dataset build, compilation or write.
+    check_config(config, jax.local_device_count())
+    check_can_write(workdir)
+    phases = [phase_config(config, n) for n in config.phases]
     best = None
     for pc in phases:
         best = train_phase(pc, workdir)
