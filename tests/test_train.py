@@ -6,8 +6,10 @@ the compiled train step is shared (persistent cache) across tests.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -86,7 +88,14 @@ def tamper(monkeypatch, hook):
     return original
 
 
-def test_resume_after_interrupt_equals_uninterrupted_run(data_dir, tmp_path, monkeypatch):
+def _truncate_largest(folder: Path) -> None:
+    biggest = max((p for p in folder.rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
+    with open(biggest, "r+b") as f:
+        f.truncate(1000)
+
+
+def test_resume_after_interrupt_equals_uninterrupted_run(data_dir, tmp_path, monkeypatch,
+                                                         capsys):
     config = tiny_config(data_dir)
     train_and_evaluate(config, tmp_path / "straight")
 
@@ -101,13 +110,41 @@ def test_resume_after_interrupt_equals_uninterrupted_run(data_dir, tmp_path, mon
         train_and_evaluate(config, tmp_path / "resumed")
     assert not (tmp_path / "resumed" / "phase1" / "final").exists()
     monkeypatch.setattr(pipeline, "make_train_loader", original)
+    # Two copies of the interrupted run whose newest checkpoint (step 7) is damaged: a data
+    # file cut short, the metadata deleted; a third with both checkpoints damaged.
+    stopped = tmp_path / "resumed" / "phase1" / "checkpoints"
+    assert sorted(int(p.name) for p in stopped.iterdir() if p.name.isdigit()) == [5, 7]
+    for name in ("truncated", "no_metadata", "all_damaged"):
+        shutil.copytree(tmp_path / "resumed", tmp_path / name)
+    _truncate_largest(tmp_path / "truncated" / "phase1" / "checkpoints" / "7" / "state")
+    (tmp_path / "no_metadata" / "phase1" / "checkpoints" / "7" / "state" / "_METADATA").unlink()
+    for step in ("5", "7"):
+        _truncate_largest(tmp_path / "all_damaged" / "phase1" / "checkpoints" / step / "state")
     train_and_evaluate(config, tmp_path / "resumed")
+    for name in ("truncated", "no_metadata"):
+        train_and_evaluate(config, tmp_path / name)
+        err = capsys.readouterr().err
+        assert "the checkpoint at step 7 cannot be read (" in err, err
+        assert (tmp_path / name / "phase1" / "damaged" / "7" / "state").is_dir()  # kept aside
+    with pytest.raises(UserError, match="no checkpoint in .* can be read.*delete .*phase1"):
+        train_and_evaluate(config, tmp_path / "all_damaged")
 
-    for a, b in zip(_params(tmp_path / "straight" / "phase1" / "final"),
-                    _params(tmp_path / "resumed" / "phase1" / "final"), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
-    log = [json.loads(line) for line in
-           (tmp_path / "straight" / "phase1" / "metrics.jsonl").read_text().splitlines()]
+    def records(run):
+        return [json.loads(line) for line in
+                (tmp_path / run / "phase1" / "metrics.jsonl").read_text().splitlines()]
+
+    for run in ("resumed", "truncated", "no_metadata"):
+        for a, b in zip(_params(tmp_path / "straight" / "phase1" / "final"),
+                        _params(tmp_path / run / "phase1" / "final"), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+        # The log of a resumed run is the uninterrupted run's: no step twice, and the first
+        # line after the resume averages the same steps.
+        got, want = records(run), records("straight")
+        assert [(r["kind"], r["step"]) for r in got] == [(r["kind"], r["step"]) for r in want]
+        for g, w in zip(got, want, strict=True):
+            assert g["loss" if g["kind"] == "train" else "psnr"] == pytest.approx(
+                w["loss" if w["kind"] == "train" else "psnr"], rel=1e-4), (run, g, w)
+    log = records("straight")
     assert [r["step"] for r in log if r["kind"] == "val"] == [10, 20]
     # The loss falls over the 20 steps (means over the first and the last 4 steps).
     losses = [r["loss"] for r in log if r["kind"] == "train"]
@@ -137,6 +174,28 @@ def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(data_dir, tmp_p
                    if p.name.isdigit())
     assert steps == [5]  # the last good checkpoint, nothing after the bad step
     assert "step 5" in str(err.value) and "lr_start" in str(err.value)
+
+
+def test_a_failed_checkpoint_write_stops_the_run_and_keeps_the_earlier_ones(
+        data_dir, tmp_path, monkeypatch):
+    import orbax.checkpoint as ocp
+
+    real_save = ocp.CheckpointManager.save
+
+    def disk_full_at_10(self, step, *args, **kwargs):
+        if step == 10:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_save(self, step, *args, **kwargs)
+
+    monkeypatch.setattr(ocp.CheckpointManager, "save", disk_full_at_10)
+    with pytest.raises(trainer.CheckpointError) as err:
+        train_and_evaluate(tiny_config(data_dir), tmp_path)
+    assert err.value.exit_code == 3
+    assert ("writing the checkpoint at step 10 failed (No space left on device); stopped; "
+            "the checkpoints before it are kept") in str(err.value)
+    folder = tmp_path / "phase1" / "checkpoints"
+    assert sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit()) == [5]
+    assert not (tmp_path / "phase1" / "final").exists()
 
 
 def test_phase_chaining_and_config_errors(data_dir, tmp_path):

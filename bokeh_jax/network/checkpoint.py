@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import sys
 from functools import partial
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bokeh_jax.errors import UserError
+from bokeh_jax.errors import UserError, one_line
 from bokeh_jax.files import check_can_write, check_output_folder, staged_folder
 from bokeh_jax.names import __version__
 from bokeh_jax.network.models import BokehNet
@@ -89,6 +90,31 @@ def abstract_variables(model: BokehNet) -> dict:
                           jnp.zeros((1, 16, 16, 3)))
 
 
+_QUIET = []
+
+
+def quiet_closed_loop_noise() -> None:
+    """Drops the "Event loop is closed" reports that follow a failed orbax restore.
+
+    tensorstore's reader threads hand their results to the asyncio loop orbax ran the
+    restore in; when the restore fails that loop is closed, and every read still in flight
+    reports a RuntimeError through ``sys.unraisablehook``: hundreds of tracebacks that bury
+    the one-line error. Only exactly that error is dropped; the hook is installed once.
+    """
+    if _QUIET:
+        return
+    previous = sys.unraisablehook
+
+    def hook(unraisable):
+        e = unraisable.exc_value
+        if isinstance(e, RuntimeError) and str(e) == "Event loop is closed":
+            return
+        previous(unraisable)
+
+    sys.unraisablehook = hook
+    _QUIET.append(hook)
+
+
 def load_variables(path: str | Path) -> tuple[dict, dict]:
     """(variables as numpy arrays, metadata) of a checkpoint folder, shapes checked."""
     import orbax.checkpoint as ocp
@@ -99,8 +125,10 @@ def load_variables(path: str | Path) -> tuple[dict, dict]:
     try:
         variables = ocp.StandardCheckpointer().restore(path / VARIABLES_DIR)
     except Exception as e:  # noqa: BLE001 - a damaged folder, whatever the cause
-        raise UserError(f"{path / VARIABLES_DIR}: cannot read the weights "
-                        f"({type(e).__name__}); convert or train the checkpoint again") from None
+        quiet_closed_loop_noise()
+        reason = one_line(e)[:300] or type(e).__name__
+        raise UserError(f"{path / VARIABLES_DIR}: cannot read the weights ({reason}); "
+                        "convert or train the checkpoint again") from None
     got = jax.tree.map(lambda x: tuple(x.shape), variables)
     want = jax.tree.map(lambda x: tuple(x.shape), expected)
     if got != want:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bokeh_jax.files import write_text
 from bokeh_jax.io.photos import write_image
 
 
@@ -18,13 +19,20 @@ class RunLog:
     files come from tensorboardX (pure Python protobuf), so no TensorFlow is needed.
     """
 
-    def __init__(self, log_dir: str | Path, phase: int):
+    def __init__(self, log_dir: str | Path, phase: int, resumed_at: int | None = None):
+        """``resumed_at``: the step of the checkpoint a resumed run starts from; records
+        written after it (by the run that stopped) are dropped, so the log of a resumed run
+        equals the log of an uninterrupted one."""
         from tensorboardX import SummaryWriter
 
         self.dir = Path(log_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.phase = phase
-        self._jsonl = open(self.dir / "metrics.jsonl", "a", buffering=1)
+        path = self.dir / "metrics.jsonl"
+        if resumed_at is not None and path.is_file():
+            kept = [r for r in read_records(path) if r.get("step", 0) <= resumed_at]
+            write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
+        self._jsonl = open(path, "a", buffering=1)
         self._tb = SummaryWriter(str(self.dir / "tensorboard"), flush_secs=30)
 
     def write(self, kind: str, step: int, values: dict[str, float]) -> None:

@@ -38,8 +38,9 @@ from bokeh_jax.files import check_can_write, write_text
 from bokeh_jax.inference.model import BokehModel
 from bokeh_jax.io import viz
 from bokeh_jax.network import checkpoint, convert, heads
-from bokeh_jax.train import finish, inputs
+from bokeh_jax.train import checkpoints, finish, inputs
 from bokeh_jax.train import state as state_lib
+from bokeh_jax.train.checkpoints import CheckpointError
 from bokeh_jax.train.config_check import check_config
 from bokeh_jax.train.logs import RunLog, plot_curves
 from bokeh_jax.train.step import make_train_step
@@ -140,42 +141,16 @@ class Interrupted(UserError):
     exit_code = 130
 
 
-def _checkpoint_manager(path: Path, keep: int):
-    import orbax.checkpoint as ocp
-
-    options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
-                                           enable_async_checkpointing=False)
-    return ocp.CheckpointManager(path.absolute(), options=options)
-
-
-def _save(mngr, step: int, state, loader, progress: dict) -> None:
-    import orbax.checkpoint as ocp
-
-    host_state = jax.device_get(jax.tree.map(lambda x: x[0], state))
-    mngr.save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(host_state),
-        data=ocp.args.JsonSave(loader.get_state()),  # the input pipeline's position
-        progress=ocp.args.JsonSave(progress)), force=True)
-    mngr.wait_until_finished()
-
-
-def _restore(mngr, state, loader):
-    import orbax.checkpoint as ocp
-
-    step = mngr.latest_step()
-    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), state)
-    restored = mngr.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(abstract), data=ocp.args.JsonRestore(),
-        progress=ocp.args.JsonRestore()))
-    loader.set_state(restored["data"])
-    return step, restored["state"], restored["progress"]
-
-
 def _export(path: Path, variables: dict, config, carried: dict, extra: dict) -> None:
     meta = {"kind": "trained", "kernel_sizes": list(config.kernel_sizes),
             "head_kernel": config.head_kernel, "resolution": list(config.resolution),
             "phase": config.phase, "dataset": config.dataset, **carried, **extra}
-    checkpoint.save_checkpoint(path, variables, meta, force=True)
+    try:
+        checkpoint.save_checkpoint(path, variables, meta, force=True)
+    except OSError as e:  # staged: the previous folder at ``path`` is left as it was
+        raise CheckpointError(f"phase {config.phase}: writing {path} failed "
+                              f"({e.strerror or e}); stopped; free some space or fix the "
+                              "folder, then run the same command to resume") from None
 
 
 def _validate(model, variables, config, examples, log: RunLog, step: int) -> dict:
@@ -206,7 +181,7 @@ def train_phase(config: ml_collections.ConfigDict, workdir: Path) -> Path:
     devices = jax.local_devices()
     check_batch_size(config.global_batch_size, len(devices),
                      f"--config.phase{n}.global_batch_size")
-    mngr = _checkpoint_manager(phase_dir / "checkpoints", config.keep_checkpoints)
+    mngr = checkpoints.manager(phase_dir / "checkpoints", config.keep_checkpoints)
     if (final_dir / checkpoint.METADATA_FILE).is_file() and mngr.latest_step() == config.num_steps:
         print(f"phase {n}: already complete ({final_dir}); skipping")
         return phase_dir / "best"
@@ -219,9 +194,13 @@ def train_phase(config: ml_collections.ConfigDict, workdir: Path) -> Path:
 
     variables, carried, origin = initial_variables(config, workdir, n, model)
     state = state_lib.create_state(variables, tx)
-    progress = {"best": None, "best_step": None, "seed": config.seed}
-    if mngr.latest_step() is not None:
-        step0, state, progress = _restore(mngr, state, loader)
+    fresh = {"best": None, "best_step": None, "seed": config.seed, "window": {},
+             "window_steps": 0}
+    mngr, step0, state, progress = checkpoints.restore_newest(
+        mngr, state, loader, phase=n, phase_dir=phase_dir, keep=config.keep_checkpoints)
+    if step0 is None:
+        progress = fresh
+    else:
         origin = f"resumed at step {step0} from {mngr.directory}"
     start = int(state.step)
     print(f"phase {n}: {config.num_steps} steps at {config.resolution[0]}x"
@@ -233,19 +212,21 @@ def train_phase(config: ml_collections.ConfigDict, workdir: Path) -> Path:
     p_step = jax.pmap(step_fn, axis_name=AXIS, donate_argnums=(0,))
     state = jax_utils.replicate(state, devices)
     metric = "ssim" if config.loss == "ssim" else "psnr"
-    log = RunLog(phase_dir, n)
+    log = RunLog(phase_dir, n, resumed_at=step0)
 
     def unreplicated_variables():
         host = jax.device_get(jax.tree.map(lambda x: x[0], (state.params, state.batch_stats)))
         return {"params": host[0], "batch_stats": host[1]}
 
     def save():
-        _save(mngr, step, state, loader, progress)
+        progress.update(window=window, window_steps=window_steps)  # a log line's partial mean
+        checkpoints.save(mngr, step, state, loader, progress, phase=n)
 
     step = start
     bar = tqdm(total=config.num_steps, initial=start, desc=f"phase {n}", unit="step",
                dynamic_ncols=True, file=sys.stdout)
-    val, window, window_steps = {}, {}, 0
+    val = {}
+    window, window_steps = dict(progress.get("window", {})), int(progress.get("window_steps", 0))
     lr_schedule = state_lib.learning_rate(config)
     try:
         with _StopRequest() as stop:
@@ -326,4 +307,5 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     return best
 
 
-__all__ = ["train_and_evaluate", "train_phase", "phase_config", "TrainingError"]
+__all__ = ["CheckpointError", "TrainingError", "phase_config", "train_and_evaluate",
+           "train_phase"]
