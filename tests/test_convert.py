@@ -104,6 +104,11 @@ def test_cli_writes_checkpoint_and_metadata(converted_dir, release_pth):
     assert meta["source"]["sha256"] == hashlib.sha256(release_pth.read_bytes()).hexdigest()
     assert (converted_dir / "variables").is_dir()
     assert not [p for p in converted_dir.parent.iterdir() if ".tmp-" in p.name]
+    # Created with the user's umask like any output (mkdtemp alone would make it 0700).
+    umask = os.umask(0o022)
+    os.umask(umask)
+    for p in (converted_dir, converted_dir / "variables", converted_dir / "bokeh_jax.json"):
+        assert p.stat().st_mode & 0o777 == (0o777 if p.is_dir() else 0o666) & ~umask, p
 
 
 def test_loaded_model_predicts_reference_depth(converted_dir, ref_model):

@@ -294,6 +294,12 @@ def test_overwrite_protection(shots, tmp_path, capsys):
     assert (out / "a.png").read_bytes() == first
     assert _cli([*base, "--strength", "3", "--overwrite"], capsys)[0] == 0
     assert (out / "a.png").read_bytes() != first
+    # A rerun that asks for side pictures writes those and keeps the existing result.
+    kept = (out / "a.png").read_bytes()
+    code, stdout, stderr = _cli([*base, "--save-weights"], capsys)
+    assert code == 0 and "done 1, skipped 0, failed 0" in stdout, stderr
+    assert "kept the existing a.png" in stderr and (out / "a_weights.png").is_file()
+    assert (out / "a.png").read_bytes() == kept
     # One output file that exists: refused before any work.
     code, _, stderr = _cli([src, "-o", out / "a.png", "--depth", depth], capsys)
     assert code == 2 and "exists" in stderr and "--overwrite" in stderr

@@ -121,11 +121,18 @@ def test_resume_after_interrupt_equals_uninterrupted_run(data_dir, tmp_path, mon
     for step in ("5", "7"):
         _truncate_largest(tmp_path / "all_damaged" / "phase1" / "checkpoints" / step / "state")
     train_and_evaluate(config, tmp_path / "resumed")
+    train_and_evaluate(config, tmp_path / "truncated")
+    # (The metadata case needs no full run: it resumes from step 5, then stops at once.)
+    tamper(monkeypatch, lambda n, batch: os.kill(os.getpid(), signal.SIGTERM) or batch)
+    with pytest.raises(trainer.Interrupted, match="step 6"):
+        train_and_evaluate(config, tmp_path / "no_metadata")
+    monkeypatch.setattr(pipeline, "make_train_loader", original)
     for name in ("truncated", "no_metadata"):
-        train_and_evaluate(config, tmp_path / name)
-        err = capsys.readouterr().err
-        assert "the checkpoint at step 7 cannot be read (" in err, err
         assert (tmp_path / name / "phase1" / "damaged" / "7" / "state").is_dir()  # kept aside
+    out, err = capsys.readouterr()
+    assert err.count("the checkpoint at step 7 cannot be read (") == 2, err
+    assert "Metadata file (named _METADATA) does not exist" in err
+    assert out.count("resumed at step 5 from") == 2
     with pytest.raises(UserError, match="no checkpoint in .* can be read.*delete .*phase1"):
         train_and_evaluate(config, tmp_path / "all_damaged")
 
@@ -133,7 +140,7 @@ def test_resume_after_interrupt_equals_uninterrupted_run(data_dir, tmp_path, mon
         return [json.loads(line) for line in
                 (tmp_path / run / "phase1" / "metrics.jsonl").read_text().splitlines()]
 
-    for run in ("resumed", "truncated", "no_metadata"):
+    for run in ("resumed", "truncated"):
         for a, b in zip(_params(tmp_path / "straight" / "phase1" / "final"),
                         _params(tmp_path / run / "phase1" / "final"), strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)

@@ -92,13 +92,17 @@ class JobRenderer:
             res = depth.render_depth(photo.rgb, photo.alpha, disparity, focus, strength,
                                      self.kernels, with_weights=want_w, window=args.tile)
             bokeh, weights = res[0], (res[1] if want_w else None)
+        if job.keep:
+            notes.append(f"{job.source}: kept the existing {', '.join(p.name for p in job.keep)}"
+                         " and wrote the missing outputs (--overwrite redoes them all)")
         try:
-            write_photo(job.output, viz.to_uint8(bokeh), photo, args.quality)
+            if job.writes(job.output):
+                write_photo(job.output, viz.to_uint8(bokeh), photo, args.quality)
             # Side pictures: fast PNG compression (level 6 would cost more than the render).
-            if want_w:
+            if want_w and job.writes(job.extras["weights"]):
                 write_image(job.extras["weights"], viz.weights_to_rgb(weights),
                             compress_level=1)
-            if want_d:
+            if want_d and job.writes(job.extras["depth"]):
                 write_image(job.extras["depth"], viz.colorize(disparity, 0.0, 1.0),
                             compress_level=1)
         except OSError as e:

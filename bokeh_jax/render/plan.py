@@ -10,7 +10,9 @@ Pure path logic, checked before any pixel is read:
 - side pictures (``--save-weights``, ``--save-depth``) go beside each result as
   ``<stem>_weights.png`` and ``<stem>_depth.png``;
 - a job whose output would replace one of the inputs (photo or depth map) or another job's
-  output fails; one whose outputs exist is skipped unless ``overwrite``.
+  output fails; one whose outputs all exist is skipped unless ``overwrite``; one with only
+  some of them (a rerun that adds ``--save-weights``) writes the missing ones and keeps the
+  rest.
 """
 
 from __future__ import annotations
@@ -35,10 +37,15 @@ class Job:
     extras: dict[str, Path] = field(default_factory=dict)  # "weights"/"depth" -> PNG path
     error: str | None = None  # set when the job cannot run (reported as failed)
     skip: str | None = None  # set when the job is skipped (outputs exist)
+    keep: list[Path] = field(default_factory=list)  # outputs that exist: not written again
 
     @property
     def outputs(self) -> list[Path]:
         return [self.output, *self.extras.values()]
+
+    def writes(self, path: Path) -> bool:
+        """Whether ``path`` (one of :attr:`outputs`) is to be written."""
+        return path not in self.keep
 
 
 def collect_inputs(paths: Sequence[str | Path]) -> tuple[list[Path], list[str]]:
@@ -159,4 +166,7 @@ def _check_collisions(jobs: list[Job], overwrite: bool) -> None:
             claimed[path.resolve()] = job.source
         existing = [p for p in job.outputs if p.exists()]
         if existing and not overwrite:
-            job.skip = f"{existing[0]} exists (pass --overwrite to replace it)"
+            if len(existing) == len(job.outputs):
+                job.skip = f"{existing[0]} exists (pass --overwrite to replace it)"
+            else:
+                job.keep = existing
