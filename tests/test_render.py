@@ -393,3 +393,25 @@ def test_real_photo_with_half_size_depth_map(shared_data, tmp_path, capsys):
     diff = np.abs(np.asarray(res, np.float32) - np.asarray(src, np.float32)).mean(-1)
     near, far = disp > np.percentile(disp, 90), disp < np.percentile(disp, 10)
     assert diff[near].mean() < diff[far].mean()
+
+
+@pytest.mark.parametrize("damage", ["truncate", "no_metadata"])
+def test_a_damaged_model_folder_is_one_line(ckpt, shots, tmp_path, capsys, damage):
+    """The render CLI (and eval, which loads the same way) on a damaged checkpoint folder."""
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(ckpt, broken)
+    variables = broken / "variables"
+    if damage == "truncate":
+        biggest = max((p for p in variables.rglob("*") if p.is_file()),
+                      key=lambda p: p.stat().st_size)
+        with open(biggest, "r+b") as f:
+            f.truncate(100)
+    else:
+        (variables / "_METADATA").unlink()
+    code, stdout, stderr = _cli([shots["batch"] / "a.png", "-o", tmp_path / "out",
+                                 "--checkpoint", broken], capsys)
+    assert code == 2 and stderr.count("\n") == 1, stderr
+    assert stderr.startswith(f"error: {variables}: cannot read the weights (")
+    assert "Event loop is closed" not in stderr

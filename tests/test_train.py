@@ -244,6 +244,10 @@ def test_every_config_problem_is_reported_at_once_before_any_work(data_dir, tmp_
         train_and_evaluate(config, tmp_path / "w")
     assert not (tmp_path / "w").exists()
     trainer.check_config(tiny_config(data_dir), num_devices=1)  # a sound config passes
+    config = tiny_config(data_dir)
+    config.dataset = "ebb"
+    with pytest.raises(UserError, match="--config.dataset='ebb': is not built in .*prepare ebb"):
+        trainer.check_config(config, num_devices=1)
     with pytest.raises(UserError, match="/proc/bokeh_jax_run: cannot write there"):
         train_and_evaluate(tiny_config(data_dir), "/proc/bokeh_jax_run")
 

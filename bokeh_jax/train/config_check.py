@@ -117,9 +117,16 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
             else:
                 _check_phase(p, config, n, num_devices)
     try:
-        catalog.canonical_name(config.dataset)
+        name = catalog.canonical_name(config.dataset)
     except UserError as e:
         p.items.append(f"--config.dataset={config.dataset!r}: {e}")
+    else:  # synthetic_bokeh is built on demand; any other dataset must be built already
+        data_dir = config.data_dir or None
+        if (not name.startswith(catalog.SYNTHETIC)
+                and not (catalog.dataset_path(name, data_dir) / "dataset_info.json").is_file()):
+            p.add("dataset", config.dataset, "is not built in "
+                  f"{catalog.data_dir_or_default(data_dir)}; build it with: "
+                  f"{catalog.prepare_command(name, data_dir)}")
     for field in ("train_split", "val_split"):
         if not isinstance(config[field], str) or not config[field]:
             p.add(field, config[field], "give a split name")
