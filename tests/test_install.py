@@ -57,4 +57,4 @@ def test_console_script_from_a_wheel(venv, tmp_path):
     run = _run([bokeh, "train", "--config", "demo", "--workdir", tmp_path / "w",
                 "--config.dataset=nope"], cwd=tmp_path, env=env)
     assert run.returncode == 2, run.stderr
-    assert run.stderr.startswith("error: unknown dataset 'nope'"), run.stderr
+    assert "--config.dataset='nope': unknown dataset 'nope'" in run.stderr, run.stderr

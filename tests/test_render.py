@@ -28,6 +28,7 @@ from bokeh_jax.inference import tiling
 from bokeh_jax.inference.depth import render_depth
 from bokeh_jax.inference.learned import render_photo
 from bokeh_jax.inference.resample import resize
+from bokeh_jax.io import viz
 from bokeh_jax.render import cli as render_cli
 
 H, W = 17, 23
@@ -99,6 +100,14 @@ def test_tiled_equals_untiled_with_tiny_tiles(blend_fn):
                                whole, atol=1e-6, rtol=0)
     np.testing.assert_allclose(tiling.blend_tiled(rgb, alpha, weights, KS, window=16),
                                np.asarray(blend_fn(rgb, alpha, weights)[0]), atol=1e-6, rtol=0)
+    # 8-bit output made inside the tiles: the float render, rounded (one level at most apart
+    # where another program's float sum lands across a rounding boundary).
+    small, pic = render_depth(rgb, alpha, disp, 0.4, 1.5, KS, window=16, with_weights=True,
+                              display=True)
+    float_bokeh, float_weights = render_depth(rgb, alpha, disp, 0.4, 1.5, KS, with_weights=True)
+    assert small.dtype == np.uint8 and pic.dtype == np.uint8
+    assert np.abs(small.astype(int) - viz.to_uint8(float_bokeh).astype(int)).max() <= 1
+    assert np.abs(pic.astype(int) - viz.weights_to_rgb(float_weights).astype(int)).max() <= 1
 
 
 def test_alpha_aware_blend_matches_opencv(blend_fn):

@@ -18,6 +18,7 @@ from scipy import ndimage
 from bokeh_jax import ops
 from bokeh_jax.inference import tiling
 from bokeh_jax.inference.resample import resize
+from bokeh_jax.io import viz
 from bokeh_jax.names import PAPER_KERNELS
 
 
@@ -92,17 +93,20 @@ def disparity_from_log_depth(log_depth: np.ndarray) -> np.ndarray:
     return to_disparity(np.exp(-(ld - np.median(ld))), "disparity")
 
 
-@partial(jax.jit, static_argnames=("kernel_sizes", "with_weights"))
-def _depth_tile(rgb, alpha, disparity, focus, strength, *, kernel_sizes, with_weights):
+@partial(jax.jit, static_argnames=("kernel_sizes", "with_weights", "display"))
+def _depth_tile(rgb, alpha, disparity, focus, strength, *, kernel_sizes, with_weights,
+                display):
     weights = ops.weights_from_depth(disparity, focus, strength, kernel_sizes)
     bokeh = ops.blend_photo(rgb, alpha, weights, kernel_sizes)
+    if display:
+        bokeh, weights = viz.to_uint8(bokeh), viz.weights_to_rgb(weights)
     return (bokeh, weights) if with_weights else (bokeh,)
 
 
 def render_depth(rgb: np.ndarray, alpha: np.ndarray | None, disparity: np.ndarray,
                  focus: float, strength: float, kernel_sizes: Sequence[int] = PAPER_KERNELS, *,
-                 with_weights: bool = False, window: int = tiling.DEFAULT_WINDOW
-                 ) -> list[np.ndarray]:
+                 with_weights: bool = False, window: int = tiling.DEFAULT_WINDOW,
+                 display: bool = False) -> list[np.ndarray]:
     """Depth-driven bokeh of a photo of any size, in tiles (see :mod:`~bokeh_jax.inference.tiling`).
 
     Args:
@@ -110,12 +114,16 @@ def render_depth(rgb: np.ndarray, alpha: np.ndarray | None, disparity: np.ndarra
       disparity: (H,W) float32, larger = nearer (e.g. :func:`disparity_map`'s output).
       focus: the disparity kept sharp; strength: see :func:`bokeh_jax.ops.weights_from_depth`.
       window: tile size in pixels.
+      display: 8-bit results for files, made inside each tile (a quarter of the memory on a
+        large photo): the bokeh as uint8 (:func:`bokeh_jax.io.viz.to_uint8`) and the
+        weights as their uint8 picture (:func:`bokeh_jax.io.viz.weights_to_rgb`).
     Returns:
-      [bokeh (H,W,3) float32 in [0,1]] and, if ``with_weights``, the (H,W,K+1) weights.
+      [bokeh (H,W,3) float32 in [0,1]] and, if ``with_weights``, the (H,W,K+1) weights; or
+      both as uint8 pictures with ``display``.
     """
     ks = tuple(int(k) for k in kernel_sizes)
     # Focus and strength are traced arguments: a new value does not recompile.
     fn = partial(_depth_tile, focus=np.float32(focus), strength=np.float32(strength),
-                 kernel_sizes=ks, with_weights=with_weights)
+                 kernel_sizes=ks, with_weights=with_weights, display=display)
     return tiling.apply_tiled(fn, [rgb, alpha, np.asarray(disparity, np.float32)],
                               tiling.halo(ks), window)

@@ -28,6 +28,7 @@ import numpy as np
 from bokeh_jax import ops
 from bokeh_jax.inference import depth, tiling
 from bokeh_jax.inference.resample import resize, working_size
+from bokeh_jax.io import viz
 from bokeh_jax.names import PAPER, POLICIES
 from bokeh_jax.network.models import BokehNet
 
@@ -35,7 +36,7 @@ from bokeh_jax.network.models import BokehNet
 class Rendered(NamedTuple):
     """One photo's render, at the photo's size; what was not asked for is None."""
 
-    bokeh: np.ndarray  # (H,W,3) float32 in [0,1]
+    bokeh: np.ndarray  # (H,W,3) float32 in [0,1] (uint8 with display=True)
     weights: np.ndarray | None  # (H,W,K+1) float32 blend weights (Eq. 2), upsampled
     log_depth: np.ndarray | None  # (H,W,1) float32 log-depth of the depth head, upsampled
     disparity: np.ndarray | None  # (H,W) float32 in [0,1], 1 = nearest, from the depth head
@@ -63,7 +64,7 @@ def check_policy(policy: str) -> str:
 def render_photo(module: BokehNet, variables: dict, resolution: tuple[int, int],
                  rgb: np.ndarray, alpha: np.ndarray | None = None, *, policy: str = PAPER,
                  with_weights: bool = False, with_depth: bool = False,
-                 window: int = tiling.DEFAULT_WINDOW) -> Rendered:
+                 window: int = tiling.DEFAULT_WINDOW, display: bool = False) -> Rendered:
     """Renders one photo of any size with a trained network.
 
     Args:
@@ -75,6 +76,8 @@ def render_photo(module: BokehNet, variables: dict, resolution: tuple[int, int],
       with_weights: also return the weights at the photo's size ("fullres" always has them).
       with_depth: also return the depth head's log-depth and disparity at the photo's size.
       window: tile size of the full-size blend ("fullres").
+      display: the bokeh as uint8 (:func:`bokeh_jax.io.viz.to_uint8` of the float render;
+        "fullres" rounds inside each tile, a quarter of the memory on a large photo).
     Returns:
       A :class:`Rendered`.
     """
@@ -88,9 +91,10 @@ def render_photo(module: BokehNet, variables: dict, resolution: tuple[int, int],
     full_weights = resize(np.asarray(weights), hw) if with_weights or not paper else None
     if paper:
         bokeh = np.clip(resize(np.asarray(small_bokeh), hw), 0.0, 1.0)
+        bokeh = viz.to_uint8(bokeh) if display else bokeh
     else:
         bokeh = tiling.blend_tiled(rgb, alpha, full_weights, tuple(module.kernel_sizes),
-                                   window=window, method=module.blur_method)
+                                   window=window, method=module.blur_method, display=display)
     full_log_depth = disparity = None
     if with_depth:
         small_log_depth = np.asarray(log_depth)

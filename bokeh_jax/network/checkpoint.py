@@ -90,20 +90,17 @@ def abstract_variables(model: BokehNet) -> dict:
                           jnp.zeros((1, 16, 16, 3)))
 
 
-_QUIET = []
-
-
 def quiet_closed_loop_noise() -> None:
     """Drops the "Event loop is closed" reports that follow a failed orbax restore.
 
     tensorstore's reader threads hand their results to the asyncio loop orbax ran the
     restore in; when the restore fails that loop is closed, and every read still in flight
     reports a RuntimeError through ``sys.unraisablehook``: hundreds of tracebacks that bury
-    the one-line error. Only exactly that error is dropped; the hook is installed once.
+    the one-line error. Only exactly that error is dropped; others reach the hook in place.
     """
-    if _QUIET:
-        return
     previous = sys.unraisablehook
+    if getattr(previous, "drops_closed_loop_noise", False):
+        return
 
     def hook(unraisable):
         e = unraisable.exc_value
@@ -111,8 +108,8 @@ def quiet_closed_loop_noise() -> None:
             return
         previous(unraisable)
 
+    hook.drops_closed_loop_noise = True
     sys.unraisablehook = hook
-    _QUIET.append(hook)
 
 
 def load_variables(path: str | Path) -> tuple[dict, dict]:

@@ -65,7 +65,7 @@ class JobRenderer:
         m = self.model
         return render_photo(m.module, m.variables, m.resolution, rgb, alpha,
                             policy=self.args.policy or PAPER, with_weights=with_weights,
-                            with_depth=with_depth, window=self.args.tile)
+                            with_depth=with_depth, window=self.args.tile, display=True)
 
     def __call__(self, job: Job) -> list[str]:
         args, notes = self.args, []
@@ -76,7 +76,8 @@ class JobRenderer:
         want_w, want_d = "weights" in job.extras, "depth" in job.extras
         if args.depth is None:
             out = self._learned(photo.rgb, photo.alpha, with_weights=want_w, with_depth=want_d)
-            bokeh, weights, disparity = out.bokeh, out.weights, out.disparity
+            bokeh, disparity = out.bokeh, out.disparity
+            weights_rgb = viz.weights_to_rgb(out.weights) if want_w else None
         else:
             if job.depth is None:  # --depth auto: the checkpoint's depth head
                 disparity = self._learned(photo.rgb, None, with_depth=True).disparity
@@ -90,18 +91,18 @@ class JobRenderer:
             focus = focus_value(args, disparity, job.source)
             strength = 1.0 if args.strength is None else args.strength
             res = depth.render_depth(photo.rgb, photo.alpha, disparity, focus, strength,
-                                     self.kernels, with_weights=want_w, window=args.tile)
-            bokeh, weights = res[0], (res[1] if want_w else None)
+                                     self.kernels, with_weights=want_w, window=args.tile,
+                                     display=True)
+            bokeh, weights_rgb = res[0], (res[1] if want_w else None)
         if job.keep:
             notes.append(f"{job.source}: kept the existing {', '.join(p.name for p in job.keep)}"
                          " and wrote the missing outputs (--overwrite redoes them all)")
         try:
             if job.writes(job.output):
-                write_photo(job.output, viz.to_uint8(bokeh), photo, args.quality)
+                write_photo(job.output, bokeh, photo, args.quality)
             # Side pictures: fast PNG compression (level 6 would cost more than the render).
             if want_w and job.writes(job.extras["weights"]):
-                write_image(job.extras["weights"], viz.weights_to_rgb(weights),
-                            compress_level=1)
+                write_image(job.extras["weights"], weights_rgb, compress_level=1)
             if want_d and job.writes(job.extras["depth"]):
                 write_image(job.extras["depth"], viz.colorize(disparity, 0.0, 1.0),
                             compress_level=1)
