@@ -42,17 +42,19 @@ class Rendered(NamedTuple):
     disparity: np.ndarray | None  # (H,W) float32 in [0,1], 1 = nearest, from the depth head
 
 
-@partial(jax.jit, static_argnums=(0,), static_argnames=("paper",))
-def _at_working_size(module: BokehNet, variables: dict, small: jax.Array,
-                     small_alpha: jax.Array | None, *, paper: bool):
-    """(weights (h,w,K+1), log-depth (h,w,1), the paper policy's render or None)."""
+@partial(jax.jit, static_argnums=(0,))
+def _network(module: BokehNet, variables: dict, small: jax.Array):
+    """(weights (h,w,K+1), log-depth (h,w,1)) at the working size; one compile per working
+    size, shared by both policies."""
     weights, log_depth = module.apply(variables, small[None], method=BokehNet.maps)
-    weights, log_depth = weights[0], log_depth[0]
-    bokeh = None
-    if paper:  # Eq. 1 at the working size, alpha-aware
-        bokeh = ops.blend_photo(small, small_alpha, weights, tuple(module.kernel_sizes),
-                                method=module.blur_method)
-    return weights, log_depth, bokeh
+    return weights[0], log_depth[0]
+
+
+@partial(jax.jit, static_argnames=("kernel_sizes", "method"))
+def _blend_small(small: jax.Array, small_alpha: jax.Array | None, weights: jax.Array, *,
+                 kernel_sizes: tuple[int, ...], method: str | None):
+    """The paper policy's Eq. 1 at the working size, alpha-aware."""
+    return ops.blend_photo(small, small_alpha, weights, kernel_sizes, method=method)
 
 
 def check_policy(policy: str) -> str:
@@ -85,11 +87,14 @@ def render_photo(module: BokehNet, variables: dict, resolution: tuple[int, int],
     rgb = np.asarray(rgb, np.float32)
     hw = rgb.shape[:2]
     work = working_size(hw, resolution)
-    small_alpha = None if alpha is None else resize(np.asarray(alpha, np.float32) / 255.0, work)
-    weights, log_depth, small_bokeh = _at_working_size(module, variables, resize(rgb, work),
-                                                       small_alpha, paper=paper)
+    small = resize(rgb, work)
+    weights, log_depth = _network(module, variables, small)
     full_weights = resize(np.asarray(weights), hw) if with_weights or not paper else None
     if paper:
+        small_alpha = None if alpha is None else resize(np.asarray(alpha, np.float32) / 255, work)
+        small_bokeh = _blend_small(small, small_alpha, weights,
+                                   kernel_sizes=tuple(module.kernel_sizes),
+                                   method=module.blur_method)
         bokeh = np.clip(resize(np.asarray(small_bokeh), hw), 0.0, 1.0)
         bokeh = viz.to_uint8(bokeh) if display else bokeh
     else:
