@@ -72,9 +72,12 @@ def staged_folder(dst: str | os.PathLike) -> Iterator[Path]:
 
 
 def check_can_write(folder: str | os.PathLike) -> Path:
-    """Creates ``folder`` if needed and writes and removes a probe file in it, before any
-    long work; UserError naming the folder and the cause otherwise. Returns it, absolute."""
+    """Checks, before any long work, that ``folder`` can be created and written: creates it
+    if needed, writes and removes a probe file, then removes what it created (the work
+    creates it again when it writes). UserError naming the folder and the cause otherwise.
+    Returns the folder, absolute."""
     folder = Path(folder).expanduser().absolute()
+    created = [p for p in (folder, *folder.parents) if not p.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".bokeh_jax-probe-", dir=folder)
@@ -83,6 +86,10 @@ def check_can_write(folder: str | os.PathLike) -> Path:
     except OSError as e:
         raise UserError(f"{folder}: cannot write there ({e.strerror or e}); choose another "
                         "folder, or check its permissions and free space") from None
+    finally:
+        for p in created:  # deepest first; leave anything someone else put there meanwhile
+            with contextlib.suppress(OSError):
+                p.rmdir()
     return folder
 
 

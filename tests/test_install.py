@@ -4,6 +4,7 @@ work from outside the repository."""
 from __future__ import annotations
 
 import os
+import shutil
 import site
 import subprocess
 import sys
@@ -24,8 +25,12 @@ def venv(tmp_path_factory) -> Path:
     """A new venv holding only a wheel of this checkout; the dependencies come from the test
     environment's site-packages through a .pth (nothing is downloaded)."""
     tmp = tmp_path_factory.mktemp("install")
+    # Built from a copy: setuptools writes build/ and *.egg-info into the source tree.
+    src = tmp / "src"
+    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(
+        ".git", ".venv", ".cache", "runs", "build", "*.egg-info", "__pycache__"))
     built = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                  "-q", "-w", tmp / "dist", REPO])
+                  "-q", "-w", tmp / "dist", src])
     assert built.returncode == 0, built.stderr
     (wheel,) = (tmp / "dist").glob("bokeh_jax-*.whl")
     env = tmp / "venv"
@@ -47,10 +52,7 @@ def test_console_script_from_a_wheel(venv, tmp_path):
     assert where.stdout.startswith(str(venv)), where.stdout  # the wheel, not the checkout
     top = _run([bokeh, "--help"], cwd=tmp_path, env=env)
     assert top.returncode == 0 and "render" in top.stdout and "train" in top.stdout
-    for command in ("convert", "prepare", "eval", "render", "gallery", "train"):
-        help_ = _run([bokeh, command, "--help"], cwd=tmp_path, env=env)
-        assert help_.returncode == 0, (command, help_.stderr)
-        assert "example" in help_.stdout, command  # every --help shows a worked example
+    # (Every subcommand's --help is checked in-process in test_layout.py.)
     train_help = _run([bokeh, "train", "--help"], cwd=tmp_path, env=env).stdout
     assert "demo" in train_help and "phase1" in train_help and "common.py" in train_help
     # A named config is found inside the installed package: the run gets as far as the data.

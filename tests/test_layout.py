@@ -154,3 +154,16 @@ def test_flags_are_kebab_case_with_silent_snake_case_aliases(capsys):
     assert proc.returncode == 0
     assert "--pairs-dir" in proc.stdout and "--pairs_dir" not in proc.stdout
     assert "examples:" in proc.stdout
+
+
+@pytest.mark.parametrize("command", ["convert", "prepare", "train", "eval", "render",
+                                     "gallery"])
+def test_every_subcommand_help_shows_a_worked_example(command, capsys):
+    from bokeh_jax import cli
+
+    with pytest.raises(SystemExit) as e:
+        cli.main([command, "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: bokeh-jax {command}") and "example" in out
+    assert f"bokeh-jax {command} " in out.split("example", 1)[1]  # the example runs it

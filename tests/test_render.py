@@ -364,6 +364,7 @@ def test_flag_mistakes_are_one_line_errors(argv, fragment, capsys):
     code, _, stderr = _cli(argv, capsys)
     assert code == 2
     assert stderr.count("\n") == 1 and stderr.startswith("error:") and fragment in stderr
+    assert not Path("o").exists()  # the output folder was probed, not left behind
 
 
 def test_subprocess_run_and_persistent_cache(shots, tmp_path):
