@@ -26,7 +26,7 @@ from bokeh_jax import ops
 from bokeh_jax.cli import run_main
 from bokeh_jax.inference import tiling
 from bokeh_jax.inference.depth import render_depth
-from bokeh_jax.inference.learned import render_photo
+from bokeh_jax.inference.learned import depth_head_disparity, render_photo
 from bokeh_jax.inference.resample import resize
 from bokeh_jax.io import viz
 from bokeh_jax.render import cli as render_cli
@@ -179,6 +179,10 @@ def test_learned_renderer_matches_model_weights_and_opencv(model):
         np.testing.assert_allclose(out.weights.sum(-1), 1.0, atol=1e-5)
         assert 0.0 <= out.disparity.min() and out.disparity.max() <= 1.0
         assert out.log_depth.shape == (H, W, 1)
+        # --depth auto's disparity is the one the render reports.
+        np.testing.assert_array_equal(
+            depth_head_disparity(model.module, model.variables, model.resolution, rgb),
+            out.disparity)
         # BokehModel.render is the same path (untiled here: float summation order, ~1e-7).
         np.testing.assert_allclose(model.render(rgb, policy=policy), out.bokeh, atol=1e-6)
 

@@ -57,6 +57,20 @@ def _blend_small(small: jax.Array, small_alpha: jax.Array | None, weights: jax.A
     return ops.blend_photo(small, small_alpha, weights, kernel_sizes, method=method)
 
 
+def depth_head_disparity(module: BokehNet, variables: dict, resolution: tuple[int, int],
+                         rgb: np.ndarray) -> np.ndarray:
+    """The depth head's disparity in [0,1] (1 = nearest) at the photo's (H,W) size: what
+    ``--depth auto`` renders from. Normalised at the working size, then resized."""
+    rgb = np.asarray(rgb, np.float32)
+    _, log_depth = _network(module, variables, resize(rgb, working_size(rgb.shape[:2],
+                                                                        resolution)))
+    return _disparity(np.asarray(log_depth), rgb.shape[:2])
+
+
+def _disparity(small_log_depth: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    return resize(depth.disparity_from_log_depth(small_log_depth), hw)
+
+
 def check_policy(policy: str) -> str:
     if policy not in POLICIES:
         raise ValueError(f"unknown policy {policy!r}; choose one of {', '.join(POLICIES)}")
@@ -104,6 +118,5 @@ def render_photo(module: BokehNet, variables: dict, resolution: tuple[int, int],
     if with_depth:
         small_log_depth = np.asarray(log_depth)
         full_log_depth = resize(small_log_depth, hw)
-        # Normalised at the working size (its percentiles), then resized: `--depth auto`.
-        disparity = resize(depth.disparity_from_log_depth(small_log_depth), hw)
+        disparity = _disparity(small_log_depth, hw)  # what `--depth auto` renders from
     return Rendered(bokeh, full_weights, full_log_depth, disparity)

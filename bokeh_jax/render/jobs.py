@@ -15,7 +15,7 @@ import numpy as np
 from bokeh_jax.cli import parse_kernels
 from bokeh_jax.errors import UserError
 from bokeh_jax.inference import depth
-from bokeh_jax.inference.learned import render_photo
+from bokeh_jax.inference.learned import depth_head_disparity, render_photo
 from bokeh_jax.inference.model import BokehModel, load_model
 from bokeh_jax.inference.tiling import DEFAULT_WINDOW
 from bokeh_jax.io import viz
@@ -80,7 +80,9 @@ class JobRenderer:
             weights_rgb = viz.weights_to_rgb(out.weights) if want_w else None
         else:
             if job.depth is None:  # --depth auto: the checkpoint's depth head
-                disparity = self._learned(photo.rgb, None, with_depth=True).disparity
+                m = self.model
+                disparity = depth_head_disparity(m.module, m.variables, m.resolution,
+                                                 photo.rgb)
             else:
                 disparity, stretched = depth.disparity_map(read_depth(job.depth), photo.hw,
                                                            args.depth_kind or "disparity")
