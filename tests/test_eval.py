@@ -305,6 +305,8 @@ def test_errors_are_one_line(ckpt, pairs, tfds_dir, tmp_path, capsys):
     (tmp_path / "a_file").write_text("x")
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "notes.txt").write_text("mine")
+    shutil.copytree(ckpt, tmp_path / "damaged")
+    (tmp_path / "damaged" / "variables" / "_METADATA").unlink()
     shutil.copytree(pairs / "Training" / "original", tmp_path / "half" / "original")
     (tmp_path / "half" / "bokeh").mkdir()
     for pair_id in (4398, 4399):
@@ -326,6 +328,7 @@ def test_errors_are_one_line(ckpt, pairs, tfds_dir, tmp_path, capsys):
         "/proc: cannot write there": ck + pd + ["--out", "/proc/bokeh_jax_eval"],
         "--skip-unpaired applies to --pairs-dir": ck + ["--skip-unpaired"],
         "1 unpaired file(s)": ck + ["--pairs-dir", str(tmp_path / "half")],
+        "variables: cannot read the weights (": ["--checkpoint", str(tmp_path / "damaged")] + pd,
     }
     for expected, argv in cases.items():
         assert expected in _error(argv, capsys), expected
