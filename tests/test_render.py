@@ -409,6 +409,10 @@ def test_real_photo_with_half_size_depth_map(shared_data, tmp_path, capsys):
     assert diff[near].mean() < diff[far].mean()
 
 
+# A failed restore's in-flight reads can report "Event loop is closed" after the test that
+# caused them has ended, under pytest's own per-test unraisable hook rather than the filter
+# the loader installs (the user-facing output is checked below).
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 @pytest.mark.parametrize("damage", ["truncate", "no_metadata"])
 def test_a_damaged_model_folder_is_one_line(ckpt, shots, tmp_path, capsys, damage):
     """The render CLI (and eval, which loads the same way) on a damaged checkpoint folder."""
