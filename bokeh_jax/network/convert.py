@@ -288,7 +288,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m bokeh_jax.con
     parser.add_argument("--kernels", type=parse_kernels, default=None,
                         help="Gaussian kernel sizes of the blurred copies (default "
                              f"{','.join(map(str, PAPER_KERNELS))})")
-    parser.add_argument("--head-init", choices=("depth-prior", "random"), default=None,
+    parser.add_argument("--head-init", choices=heads.HEAD_INITS, default=None,
                         help="weight head for a MegaDepth source (default depth-prior)")
     parser.add_argument("--resolution", type=parse_resolution, default=(384, 576),
                         help="HxW the network runs at under the paper's test policy")

@@ -27,6 +27,8 @@ import numpy as np
 
 from bokeh_jax.network.models import MegaDepth
 
+# The weight heads a MegaDepth source can start with (a bokeh source brings its own).
+HEAD_INITS = ("depth-prior", "random")
 CALIBRATION_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry")
 
 

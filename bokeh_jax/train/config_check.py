@@ -15,11 +15,11 @@ import ml_collections
 from bokeh_jax.data import catalog
 from bokeh_jax.errors import UserError
 from bokeh_jax.names import POLICIES
+from bokeh_jax.network.heads import HEAD_INITS
 from bokeh_jax.network.models import MULTIPLE
 from bokeh_jax.train.step import BN_MODES, LOSSES
 
 PHASES = (1, 2, 3)
-HEAD_INITS = ("depth-prior", "random")
 
 
 def _is_int(v) -> bool:
