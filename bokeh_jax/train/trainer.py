@@ -194,12 +194,10 @@ def train_phase(config: ml_collections.ConfigDict, workdir: Path) -> Path:
 
     variables, carried, origin = initial_variables(config, workdir, n, model)
     state = state_lib.create_state(variables, tx)
-    fresh = {"best": None, "best_step": None, "seed": config.seed, "window": {},
-             "window_steps": 0}
     mngr, step0, state, progress = checkpoints.restore_newest(
         mngr, state, loader, phase=n, phase_dir=phase_dir, keep=config.keep_checkpoints)
     if step0 is None:
-        progress = fresh
+        progress = {"best": None, "best_step": None, "seed": config.seed}
     else:
         origin = f"resumed at step {step0} from {mngr.directory}"
     start = int(state.step)
