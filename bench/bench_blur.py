@@ -74,7 +74,7 @@ def main(argv=None) -> int:
     reference = np.stack(opencv())
     fns = {}
     for m in methods:
-        f = jax.jit(lambda a, m=m: ops.blur_stack(a, KERNELS, m))
+        f = jax.jit(lambda a, m=m: ops.blur_stack(a, KERNELS, method=m))
         t0 = time.perf_counter()
         out = np.asarray(f(xj))
         err = float(np.abs(out - reference).max())
@@ -110,10 +110,10 @@ def main(argv=None) -> int:
         method = ops.default_method()
         batch = jnp.asarray(np.random.default_rng(1).random((8, 256, 384, 3), np.float32))
         cot = jnp.asarray(np.random.default_rng(2).random((8, 3, 256, 384, 3), np.float32))
-        fwd = jax.jit(lambda a: ops.blur_stack(a, KERNELS, method))
+        fwd = jax.jit(lambda a: ops.blur_stack(a, KERNELS, method=method))
         # The cotangent is an argument: a closed-over array would be constant-folded.
         grad = jax.jit(jax.value_and_grad(
-            lambda a, g: jnp.sum(ops.blur_stack(a, KERNELS, method) * g)))
+            lambda a, g: jnp.sum(ops.blur_stack(a, KERNELS, method=method) * g)))
         fwd(batch).block_until_ready()
         jax.block_until_ready(grad(batch, cot))
         tf, tg = [], []

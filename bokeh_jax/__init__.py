@@ -8,7 +8,9 @@ The public API, listed (each name is imported from its module on first use, so
 - :class:`BokehNet` and :class:`MegaDepth`: the Flax modules;
 - :func:`blur_stack`, :func:`blend`, :func:`weights_from_depth`: the rendering ops (Eq. 1);
 - :func:`render_photo`: photo in, bokeh out, for a trained network (what ``eval.py`` and the
-  render CLI run); :func:`render_depth`: the same from any depth map.
+  render CLI run); :func:`render_depth`: the same from any depth map;
+- :func:`refocus`: depth-driven bokeh like a lens (disk/polygon apertures, linear light,
+  occlusion-aware layers): what the render CLI's depth mode, the gallery and the app run.
 
 The layout of the package: docs/architecture.md.
 """
@@ -30,15 +32,17 @@ _EXPORTS = {
     "weights_from_depth": "bokeh_jax.ops",
     "render_photo": "bokeh_jax.inference.learned",
     "render_depth": "bokeh_jax.inference.depth",
+    "refocus": "bokeh_jax.inference.refocus",
 }
 
 __all__ = ["BokehModel", "BokehNet", "MegaDepth", "__version__", "blend", "blur_stack",
-           "load_model", "render_depth", "render_photo", "weights_from_depth"]
+           "load_model", "refocus", "render_depth", "render_photo", "weights_from_depth"]
 
 if TYPE_CHECKING:
     from bokeh_jax.inference.depth import render_depth
     from bokeh_jax.inference.learned import render_photo
     from bokeh_jax.inference.model import BokehModel, load_model
+    from bokeh_jax.inference.refocus import refocus
     from bokeh_jax.network.models import BokehNet, MegaDepth
     from bokeh_jax.ops import blend, blur_stack, weights_from_depth
 

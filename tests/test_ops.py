@@ -34,7 +34,7 @@ def _cv2_stack(x: np.ndarray, ks) -> np.ndarray:
 
 
 def _max_err(method, x, ks):
-    got = np.asarray(jax.jit(lambda a: ops.blur_stack(a, ks, method))(x))
+    got = np.asarray(jax.jit(lambda a: ops.blur_stack(a, ks, method=method))(x))
     want = _cv2_stack(x, ks)
     assert got.shape == want.shape
     return float(np.abs(got - want).max())
@@ -106,7 +106,7 @@ def test_gaussian_blur_shapes_and_values():
 def test_blur_stack_rejects_bad_arguments():
     x = jnp.zeros((4, 5, 3))
     with pytest.raises(ValueError, match="unknown blur method 'gpu'"):
-        ops.blur_stack(x, (3,), "gpu")
+        ops.blur_stack(x, (3,), method="gpu")
     with pytest.raises(ValueError, match=r"\(H,W,C\) or \(N,H,W,C\)"):
         ops.blur_stack(jnp.zeros((4, 5)), (3,))
     with pytest.raises(ValueError, match="empty"):
@@ -130,7 +130,7 @@ def test_gradient_is_the_adjoint_of_opencvs_operator(method):
     h, w, c, ks = 6, 9, 2, (5, 11)
     x = _image((1, h, w, c), seed=5)
     g = _image((1, len(ks), h, w, c), seed=6) - 0.5
-    grad = jax.jit(jax.grad(lambda a, g: jnp.sum(ops.blur_stack(a, ks, method) * g)))(x, g)
+    grad = jax.jit(jax.grad(lambda a, g: jnp.sum(ops.blur_stack(a, ks, method=method) * g)))(x, g)
     want = np.zeros((h * w, c))
     for i, k in enumerate(ks):
         want += _dense_operator(h, w, k).T @ g[0, i].reshape(h * w, c)

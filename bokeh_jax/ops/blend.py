@@ -11,7 +11,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bokeh_jax.ops.blur import blur_stack, gaussian_sigma
+from bokeh_jax.ops.blur import blur_stack
+from bokeh_jax.ops.gaussian import gaussian_sigma
 
 # Softness of the depth -> blur-level assignment, as a fraction of the smallest gap between
 # consecutive blur levels (sigma_0 = 0 included): small enough that the in-focus region gets
@@ -114,22 +115,26 @@ _ALPHA_EPS = 1e-6
 
 
 def blend_photo(rgb: jax.Array, alpha: jax.Array | None, weights: jax.Array,
-                kernel_sizes: Sequence[int], method: str | None = None) -> jax.Array:
+                kernel_sizes: Sequence[int], method: str | None = None, *,
+                aperture: str = "gaussian", blades: int = 6,
+                rotation: float = 0.0) -> jax.Array:
     """Eq. 1 on one (H,W,3) image in [0,1] with (H,W,K+1) weights; alpha-aware blurs.
 
     With an alpha channel ((H,W) uint8 or float in [0,1]) the blurred copies are
     alpha-weighted, G(a*I) / G(a): the colour under fully transparent pixels (often black)
     must not bleed into the visible picture. The alpha itself is left to the caller (it is
-    written back unchanged).
+    written back unchanged). ``aperture``, ``blades``, ``rotation``: the kernels' shape
+    (:func:`blur_stack`; the paper's Gaussian by default).
     """
     rgb = jnp.asarray(rgb, jnp.float32)
+    shape = dict(aperture=aperture, method=method, blades=blades, rotation=rotation)
     if alpha is None:
-        stack = blur_stack(rgb, kernel_sizes, method=method)
+        stack = blur_stack(rgb, kernel_sizes, **shape)
     else:
         alpha = jnp.asarray(alpha)
         a = alpha.astype(jnp.float32)
         a = a / 255.0 if jnp.issubdtype(alpha.dtype, jnp.integer) else a
         both = blur_stack(jnp.concatenate([rgb * a[..., None], a[..., None]], -1),
-                              kernel_sizes, method=method)
+                          kernel_sizes, **shape)
         stack = both[..., :3] / jnp.maximum(both[..., 3:], _ALPHA_EPS)
     return jnp.clip(blend(rgb, stack, weights), 0.0, 1.0)

@@ -19,6 +19,15 @@ Methods (``method=``), chosen by measurement (``bench/bench_blur.py``; README):
   one product and inverse per kernel. XLA's CPU FFT is single-threaded.
 - ``"conv"``: depthwise ``lax.conv_general_dilated``, two 1-D passes (cuDNN on GPU;
   ~50x slower than OpenCV on this CPU).
+
+Disk and polygon apertures (:mod:`bokeh_jax.ops.aperture`; the paper's future work) are not
+separable. Their blurs equal ``cv2.filter2D(x, -1, aperture_kernel(...),
+borderType=cv2.BORDER_REFLECT_101)`` (a correlation; max abs ~1e-6 on [0,1] images), with
+the same borders as above (reflect-101, periodic past the image, a 1-pixel axis constant):
+
+- ``"fft"`` (default): one ``rfft2`` of the padded planes shared by the whole stack, one
+  product and inverse per kernel. XLA's CPU FFT is fast at 2^a 3^b 5^c 7^d sizes.
+- ``"conv"``: one depthwise 2-D ``lax.conv_general_dilated`` per kernel (k^2 taps a pixel).
 """
 
 from __future__ import annotations
@@ -32,48 +41,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from bokeh_jax.ops.aperture import aperture_kernel, check_aperture
+from bokeh_jax.ops.gaussian import _check_ksize, gaussian_kernel
+
 METHODS = ("banded", "direct", "fft", "conv")
-
-# OpenCV replaces the sigma rule by fixed tables for these sizes when sigma <= 0
-# (smallGaussTab in imgproc/src/smooth.dispatch.cpp; the 9-tap row since OpenCV 4.x).
-_SMALL_TABLES = {
-    1: [1.0],
-    3: [0.25, 0.5, 0.25],
-    5: [0.0625, 0.25, 0.375, 0.25, 0.0625],
-    7: [0.03125, 0.109375, 0.21875, 0.28125, 0.21875, 0.109375, 0.03125],
-    9: [0.015625, 0.05078125, 0.1171875, 0.19921875, 0.234375,
-        0.19921875, 0.1171875, 0.05078125, 0.015625],
-}
-
-
-def _check_ksize(ksize: int) -> int:
-    if isinstance(ksize, (bool, np.bool_)) or int(ksize) != ksize or ksize < 1 or ksize % 2 == 0:
-        raise ValueError(f"Gaussian kernel size {ksize!r} must be a positive odd integer "
-                         "(OpenCV's rule), e.g. 25, 45 or 75")
-    return int(ksize)
-
-
-def gaussian_sigma(ksize: int) -> float:
-    """OpenCV's sigma for ``GaussianBlur(..., (k, k), 0)``: 0.3*((k-1)*0.5 - 1) + 0.8.
-
-    (4.1, 7.1 and 11.6 for 25, 45 and 75.) For k <= 9 OpenCV blurs with fixed tables
-    instead, whose spread is close to, not exactly, this value.
-    """
-    k = _check_ksize(ksize)
-    return 0.3 * ((k - 1) * 0.5 - 1.0) + 0.8
-
-
-def gaussian_kernel(ksize: int) -> np.ndarray:
-    """The (k,) float32 taps of ``cv2.getGaussianKernel(k, 0, cv2.CV_32F)``, summing to 1."""
-    k = _check_ksize(ksize)
-    if k in _SMALL_TABLES:
-        return np.asarray(_SMALL_TABLES[k], np.float32)
-    sigma = gaussian_sigma(k)
-    x = np.arange(k, dtype=np.float64) - (k - 1) * 0.5
-    taps = np.exp(-0.5 * (x / sigma) ** 2)
-    # OpenCV computes in double and rounds the normalised taps to float once.
-    return (taps / taps.sum()).astype(np.float32)
-
+# The methods for the non-separable apertures (disk, polygon).
+METHODS_2D = ("fft", "conv")
 
 def default_method() -> str:
     """The method used when none is given: measured fastest exact form per backend."""
@@ -285,34 +258,112 @@ _IMPLS = {"banded": _stack_banded, "direct": _stack_direct, "fft": _stack_fft,
           "conv": _stack_conv}
 
 
-def blur_stack(x: jax.Array, kernel_sizes: Sequence[int],
-               method: str | None = None) -> jax.Array:
+def _pad_2d(x: jax.Array, ph: int, pw: int) -> jax.Array:
+    """Reflect-101 padding of H and W; a 1-pixel axis is constant (OpenCV's border rule)."""
+    widths = [(0, 0), (ph, ph), (pw, pw), (0, 0)]
+    for axis, n in ((1, x.shape[1]), (2, x.shape[2])):
+        if n == 1:
+            x = jnp.pad(x, [w if i == axis else (0, 0) for i, w in enumerate(widths)],
+                        mode="edge")
+            widths[axis] = (0, 0)
+    return jnp.pad(x, widths, mode="reflect")
+
+
+def _transfer_2d(kernel: np.ndarray, sh: int, sw: int) -> np.ndarray:
+    """rfft2 of the flipped, centred kernel: a product with it is filter2D's correlation."""
+    k = kernel.shape[0]
+    v = np.zeros((sh, sw))
+    v[:k, :k] = kernel[::-1, ::-1]
+    return np.fft.rfft2(np.roll(v, (-(k // 2), -(k // 2)), axis=(0, 1))).astype(np.complex64)
+
+
+def _stack_fft_2d(x: jax.Array, kernels: tuple[np.ndarray, ...]) -> jax.Array:
+    _, h, w, _ = x.shape
+    pad = max(k.shape[0] for k in kernels) // 2
+    xp = jnp.transpose(_pad_2d(x, pad, pad), (0, 3, 1, 2))
+    # Circular correlation is exact on the centre once the padding covers the radius.
+    sh, sw = _good_fft_size(h + 2 * pad), _good_fft_size(w + 2 * pad)
+    spec = jnp.fft.rfft2(xp, s=(sh, sw))  # shared by every kernel
+    outs = []
+    for kern in kernels:
+        y = jnp.fft.irfft2(spec * _transfer_2d(kern, sh, sw), s=(sh, sw))
+        outs.append(jnp.transpose(y[:, :, pad:pad + h, pad:pad + w], (0, 2, 3, 1)))
+    return jnp.stack(outs, axis=1)
+
+
+def _stack_conv_2d(x: jax.Array, kernels: tuple[np.ndarray, ...]) -> jax.Array:
+    c = x.shape[3]
+    outs = []
+    for kern in kernels:
+        r = kern.shape[0] // 2
+        taps = jnp.broadcast_to(jnp.asarray(kern)[:, :, None, None], (*kern.shape, 1, c))
+        outs.append(lax.conv_general_dilated(
+            _pad_2d(x, r, r), taps, (1, 1), "VALID",
+            dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=c,
+            precision=lax.Precision.HIGHEST))
+    return jnp.stack(outs, axis=1)
+
+
+_IMPLS_2D = {"fft": _stack_fft_2d, "conv": _stack_conv_2d}
+
+
+def filter_2d(x: jax.Array, kernels: Sequence[np.ndarray], method: str = "fft") -> jax.Array:
+    """Correlates (N,H,W,C) images with each odd square kernel: (N,K,H,W,C).
+
+    Entry i equals ``cv2.filter2D(x, -1, kernels[i], borderType=cv2.BORDER_REFLECT_101)``;
+    the kernels are static numpy arrays (e.g. :func:`~bokeh_jax.ops.aperture.radius_kernel`).
+    """
+    kernels = tuple(np.asarray(k, np.float32) for k in kernels)
+    if any(k.ndim != 2 or k.shape[0] != k.shape[1] or k.shape[0] % 2 == 0 for k in kernels):
+        raise ValueError("filter_2d wants odd square kernels, e.g. (75, 75)")
+    return _IMPLS_2D[method](jnp.asarray(x, jnp.float32), kernels)
+
+
+def blur_stack(x: jax.Array, kernel_sizes: Sequence[int], aperture: str = "gaussian",
+               method: str | None = None, *, blades: int = 6,
+               rotation: float = 0.0) -> jax.Array:
     """Blurs one image with every kernel size: the G_ki(I) of Eq. 1, sharing work.
 
     Args:
       x: (N,H,W,C) or (H,W,C) float32 image(s), values typically in [0,1].
       kernel_sizes: odd kernel sizes (static), e.g. (25, 45, 75); K = len(kernel_sizes).
-      method: one of METHODS, or None for :func:`default_method` (all are exact).
+      aperture: "gaussian" (the paper's, OpenCV-exact and separable), "disk" or "polygon"
+        (see :func:`bokeh_jax.ops.aperture.aperture_kernel`; radius (k-1)/2).
+      method: for the Gaussian one of METHODS, for disk and polygon one of METHODS_2D;
+        None picks the measured fastest (:func:`default_method`). All are exact.
+      blades, rotation: the polygon's sides and rotation in degrees (static).
 
     Returns:
       (N,K,H,W,C) float32, or (K,H,W,C) for an unbatched input; entry i equals
-      ``cv2.GaussianBlur(x, (k_i, k_i), 0)``.
+      ``cv2.GaussianBlur(x, (k_i, k_i), 0)`` for the Gaussian and ``cv2.filter2D(x, -1,
+      aperture_kernel(aperture, k_i, ...), borderType=cv2.BORDER_REFLECT_101)`` otherwise.
     """
     ks = tuple(_check_ksize(k) for k in kernel_sizes)
     if not ks:
         raise ValueError("kernel_sizes is empty; pass at least one odd kernel size")
-    method = default_method() if method is None else method
-    if method not in _IMPLS:
-        raise ValueError(f"unknown blur method {method!r}; use one of {', '.join(METHODS)}")
+    check_aperture(aperture, blades, rotation)
     x = jnp.asarray(x)
     if x.ndim not in (3, 4):
         raise ValueError(f"image of shape {x.shape} must be (H,W,C) or (N,H,W,C)")
     x = x.astype(jnp.float32)
-    out = _IMPLS[method](x[None] if x.ndim == 3 else x, ks)
+    batch = x[None] if x.ndim == 3 else x
+    if aperture == "gaussian":
+        method = default_method() if method is None else method
+        if method not in _IMPLS:
+            raise ValueError(f"unknown blur method {method!r}; use one of {', '.join(METHODS)}")
+        out = _IMPLS[method](batch, ks)
+    else:
+        method = "fft" if method is None else method
+        if method not in _IMPLS_2D:
+            raise ValueError(f"blur method {method!r} does not do the {aperture} aperture; "
+                             f"use one of {', '.join(METHODS_2D)}")
+        kernels = tuple(aperture_kernel(aperture, k, blades=blades, rotation=rotation)
+                        for k in ks)
+        out = _IMPLS_2D[method](batch, kernels)
     return out[0] if x.ndim == 3 else out
 
 
 def gaussian_blur(x: jax.Array, ksize: int, method: str | None = None) -> jax.Array:
     """``cv2.GaussianBlur(x, (ksize, ksize), 0)`` for (H,W,C) or (N,H,W,C) float32 arrays."""
-    out = blur_stack(x, (ksize,), method)
+    out = blur_stack(x, (ksize,), method=method)
     return out[0] if out.ndim == 4 else out[:, 0]
