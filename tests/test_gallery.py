@@ -27,19 +27,24 @@ def run(tmp_path_factory) -> Path:
     (pynet / "depth_maps").mkdir()
     rng = np.random.default_rng(0)
     for i in (1, 2):
-        Image.fromarray(rng.integers(0, 256, (64, 96, 3), np.uint8)).save(
-            pynet / "images" / f"{i}.jpg")
+        photo = rng.integers(0, 200, (64, 96, 3), np.uint8)
+        if i == 2:  # small lights: 7 x 11 white dots, more than the Middlebury photo has
+            photo[4::9, 4::9][:7, :11] = 255
+            photo[5::9, 4::9][:7, :11] = 255
+            photo[4::9, 5::9][:7, :11] = 255
+            photo[5::9, 5::9][:7, :11] = 255
+        Image.fromarray(photo).save(pynet / "images" / f"{i}.jpg", quality=100)
         Image.fromarray(rng.integers(0, 256, (32, 48), np.uint8)).save(
             pynet / "depth_maps" / f"{i}.png")
     out = root / "out"
     assert run_main(gallery.main, ["--out", str(out), "--pynet", str(pynet),
-                                   "--strengths", "0.5,2"]) == 0
+                                   "--strengths", "0.5,2", "--lens-photos", "1"]) == 0
     return out
 
 
 def test_files_and_contact_sheet(run):
     names = sorted(p.name for p in run.iterdir())
-    want = sorted(["contact_sheet.jpg", "ebb_1.jpg", "ebb_2.jpg",
+    want = sorted(["contact_sheet.jpg", "ebb_1.jpg", "ebb_2.jpg", "lens", "lens_sheet.jpg",
                    "motorcycle_weights_focus_middle.png"] +
                   [f"motorcycle_focus_{f}_strength_{s}.jpg" for f in ("near", "middle", "far")
                    for s in ("0.5", "2")])
@@ -48,6 +53,11 @@ def test_files_and_contact_sheet(run):
     sheet = Image.open(run / "contact_sheet.jpg")
     # 1 + 2 Middlebury rows and 2 PyNET rows of 240-pixel tiles, labels and captions.
     assert sheet.height > 5 * 240 and sheet.width > 3 * 240
+    lens = sorted(p.name for p in (run / "lens").iterdir())
+    # The stand-in with the bright dots is the photo with the most small lights.
+    assert lens == sorted(f"ebb_2_{gallery._slug(label)}.jpg"
+                          for label, _ in gallery.LENS_VARIANTS)
+    assert Image.open(run / "lens_sheet.jpg").height > 4 * 256
 
 
 def test_focus_and_blur_follow_the_true_disparity(run):

@@ -1,5 +1,6 @@
 """bokeh_jax.refocus: point spreads, an independent layered-scene reference, the knobs."""
 
+import cv2
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -161,7 +162,14 @@ def test_in_focus_pixels_are_kept_and_gamma_keeps_energy():
     pt[c, c] = 1.0
     boosted = bokeh_jax.refocus(pt, dd, focus=1.0, max_radius=R, renderer="blend", highlight=3.0)
     plain = bokeh_jax.refocus(pt, dd, focus=1.0, max_radius=R, renderer="blend")
-    np.testing.assert_allclose(boosted[c, c, 0], 4.0 * plain[c, c, 0], rtol=1e-4)
+    # A one-pixel light: its spread is the 13-tap Gaussian's centre tap squared.
+    small = 1 - float(cv2.getGaussianKernel(13, 0)[6, 0]) ** 2 / 0.5
+    np.testing.assert_allclose(boosted[c, c, 0], (1 + 3.0 * small) * plain[c, c, 0], rtol=1e-4)
+    # A large clipped area (an overcast sky) is a surface, not a light: left alone.
+    sky = np.ones((60, 60, 3), np.float32)
+    np.testing.assert_array_equal(
+        bokeh_jax.refocus(sky, np.zeros((60, 60), np.float32), focus=1.0, max_radius=R,
+                          highlight=3.0), sky)
 
 
 def test_traced_knobs_do_not_recompile_and_tiles_match_the_whole():

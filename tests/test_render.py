@@ -25,10 +25,12 @@ from PIL import Image, ImageCms
 from bokeh_jax import ops
 from bokeh_jax.cli import run_main
 from bokeh_jax.inference import tiling
-from bokeh_jax.inference.depth import render_depth
+from bokeh_jax.inference.depth import disparity_map, render_depth
 from bokeh_jax.inference.learned import depth_head_disparity, render_photo
+from bokeh_jax.inference.refocus import refocus
 from bokeh_jax.inference.resample import resize
 from bokeh_jax.io import viz
+from bokeh_jax.io.photos import read_depth, read_photo
 from bokeh_jax.render import cli as render_cli
 
 H, W = 17, 23
@@ -269,6 +271,22 @@ def test_depth_flags_steer_the_focus(shots, tmp_path, capsys):
     assert code == 1 and "outside the 23x17 photo" in err
 
 
+def test_depth_mode_lens_flags_render_what_refocus_renders(shots, tmp_path, capsys):
+    src = shots["batch"] / "a.png"
+    flags = ["--aperture", "polygon", "--blades", "5", "--rotation", "10", "--gamma", "2",
+             "--max-radius", "6", "--focus-depth", "0.8", "--strength", "1.5"]
+    code, stdout, err = _cli([src, "-o", tmp_path / "a.png", "--depth",
+                              shots["maps"] / "a.png", *flags], capsys)
+    assert code == 0, err
+    assert "layered, 5-blade polygon, gamma 2, max radius 6 px" in stdout
+    photo = read_photo(src)
+    disparity, _ = disparity_map(read_depth(shots["maps"] / "a.png"), photo.hw)
+    want = refocus(photo.rgb, disparity, focus=0.8, strength=1.5, max_radius=6,
+                   aperture="polygon", blades=5, rotation=10.0, gamma=2.0, display=True)
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "a.png").convert("RGB")),
+                                  want)
+
+
 def test_real_world_files_learned_mode(shots, ckpt, tmp_path, capsys):
     out = tmp_path / "out"
     code, stdout, stderr = _cli([shots["kinds"], "-o", out, "--checkpoint", ckpt], capsys)
@@ -352,6 +370,18 @@ def test_a_result_that_cannot_be_written_fails_that_photo(shots, tmp_path, capsy
     (["x.jpg", "-o", "o"], "--checkpoint DIR"),
     (["x.jpg", "-o", "o", "--depth", "auto"], "add --checkpoint"),
     (["x.jpg", "-o", "o", "--checkpoint", "c", "--kernels", "5,9"], "depth mode only"),
+    (["x.jpg", "-o", "o", "--checkpoint", "c", "--aperture", "disk"], "depth mode only"),
+    (["x.jpg", "-o", "o", "--checkpoint", "c", "--gamma", "2"], "takes its weights and aperture"),
+    (["x.jpg", "-o", "o", "--depth", "auto", "--checkpoint", "c", "--kernels", "5,9",
+      "--renderer", "layered"], "--kernels sets the blend renderer's kernels"),
+    (["x.jpg", "-o", "o", "--depth", "auto", "--checkpoint", "c", "--blades", "5"],
+     "add --aperture polygon"),
+    (["x.jpg", "-o", "o", "--depth", "auto", "--checkpoint", "c", "--gamma", "0"],
+     "--gamma 0.0: give 0.2..10"),
+    (["x.jpg", "-o", "o", "--depth", "auto", "--checkpoint", "c", "--max-radius", "1e9"],
+     "--max-radius 1000000000.0"),
+    (["x.jpg", "-o", "o", "--depth", "auto", "--checkpoint", "c", "--aperture", "polygon",
+      "--blades", "2"], "--blades 2: give 3..64"),
     (["x.jpg", "-o", "o", "--depth", "nowhere"], "--depth nowhere: no such file"),
     (["x.jpg", "-o", "o", "--checkpoint", "c", "--depth", "auto", "--policy", "paper"],
      "--policy applies"),
@@ -385,12 +415,12 @@ def test_subprocess_run_and_persistent_cache(shots, tmp_path):
         assert r.returncode == 0, r.stderr
         assert "done 1, skipped 0, failed 0" in r.stdout
         logs.append(r.stderr)
-    assert "MISS for 'jit__depth_tile'" in logs[0]
+    assert "MISS for 'jit__layered_tile'" in logs[0]
     assert Image.open(tmp_path / "run1.jpg").size == (W, H)
-    if "Not writing persistent cache entry for 'jit__depth_tile'" in logs[0]:
+    if "Not writing persistent cache entry for 'jit__layered_tile'" in logs[0]:
         pytest.skip("this machine compiled the render faster than the cache's 0.2 s threshold")
-    assert "cache hit for 'jit__depth_tile'" in logs[1]
-    assert "MISS for 'jit__depth_tile'" not in logs[1]
+    assert "cache hit for 'jit__layered_tile'" in logs[1]
+    assert "MISS for 'jit__layered_tile'" not in logs[1]
 
 
 def test_real_photo_with_half_size_depth_map(shared_data, tmp_path, capsys):

@@ -39,6 +39,11 @@ def get_config() -> ml_collections.ConfigDict:
     # Model.
     c.kernel_sizes = PAPER_KERNELS
     c.head_kernel = 3
+    # The blurred copies' kernel: the paper's "gaussian"; "disk" or "polygon" (blades,
+    # rotation in degrees) are the paper's future work (configs ablation_disk/_polygon).
+    c.aperture = "gaussian"
+    c.blades = 6
+    c.rotation = 0.0
     c.init_checkpoint = ""  # phase 1: converted MegaDepth folder or its .pth; empty: random
     c.head_init = "depth-prior"  # weight head when starting from a MegaDepth .pth
     c.bn_mode = "train"  # "train": update BN statistics; "frozen": keep the converted ones

@@ -10,8 +10,9 @@ LPIPS with AlexNet and the v0.1 linear layers (docs/method.md, "Measuring"). Wit
 - ``blur_<k>``: the input under one global Gaussian blur, for each of the model's kernels
   (Eq. 1 with all the weight on the copy blurred with k);
 - ``depth_prior``: Eq. 1 with weights from the model's own depth head instead of its learned
-  weight head, rendered by :func:`bokeh_jax.inference.depth.render_depth` (what the render
-  CLI's ``--depth auto`` runs), focused on the nearest region, strength 1.
+  weight head, with the model's kernels and aperture, rendered by :func:`bokeh_jax.refocus`
+  (``renderer="blend"``: what the render CLI's ``--depth auto --kernels ...`` runs), focused
+  on the nearest region, strength 1.
 
 The scorer is jitted and compiled once per distinct image size (EBB! has 1536- and 1600-wide
 photos: two compiles); the network compiles once per working size. Images are not padded to
@@ -44,6 +45,7 @@ from bokeh_jax.evaluation.sources import check_out_dir
 from bokeh_jax.files import staged_folder
 from bokeh_jax.inference import depth
 from bokeh_jax.inference.learned import Rendered, check_policy, render_photo
+from bokeh_jax.inference.refocus import refocus
 from bokeh_jax.names import PAPER
 
 # LPIPS (AlexNet) needs 31 px a side, SSIM's window 7.
@@ -172,8 +174,10 @@ def evaluate(model, examples, *, policy: str = PAPER, lpips: bool = True,
             depth_bokeh = None
             if use_depth:
                 focus = depth.nearest_region_focus(out.disparity)
-                (depth_bokeh,) = depth.render_depth(image, None, out.disparity, focus, 1.0,
-                                                    kernels)
+                depth_bokeh = refocus(image, out.disparity, focus=focus, strength=1.0,
+                                      renderer="blend", aperture=model.module.aperture,
+                                      blades=model.module.blades,
+                                      rotation=model.module.rotation, kernel_sizes=kernels)
                 candidates.append(depth_bokeh)
             scores = _score(jnp.asarray(np.stack(candidates)), jnp.asarray(image),
                             jnp.asarray(target), lpips_params,

@@ -50,11 +50,13 @@ def _network(module: BokehNet, variables: dict, small: jax.Array):
     return weights[0], log_depth[0]
 
 
-@partial(jax.jit, static_argnames=("kernel_sizes", "method"))
+@partial(jax.jit, static_argnames=("kernel_sizes", "method", "aperture", "blades", "rotation"))
 def _blend_small(small: jax.Array, small_alpha: jax.Array | None, weights: jax.Array, *,
-                 kernel_sizes: tuple[int, ...], method: str | None):
+                 kernel_sizes: tuple[int, ...], method: str | None, aperture: str,
+                 blades: int, rotation: float):
     """The paper policy's Eq. 1 at the working size, alpha-aware."""
-    return ops.blend_photo(small, small_alpha, weights, kernel_sizes, method=method)
+    return ops.blend_photo(small, small_alpha, weights, kernel_sizes, method=method,
+                           aperture=aperture, blades=blades, rotation=rotation)
 
 
 def depth_head_disparity(module: BokehNet, variables: dict, resolution: tuple[int, int],
@@ -108,12 +110,12 @@ def render_photo(module: BokehNet, variables: dict, resolution: tuple[int, int],
         small_alpha = None if alpha is None else resize(np.asarray(alpha, np.float32) / 255, work)
         small_bokeh = _blend_small(small, small_alpha, weights,
                                    kernel_sizes=tuple(module.kernel_sizes),
-                                   method=module.blur_method)
+                                   **module.blur_options())
         bokeh = np.clip(resize(np.asarray(small_bokeh), hw), 0.0, 1.0)
         bokeh = viz.to_uint8(bokeh) if display else bokeh
     else:
         bokeh = tiling.blend_tiled(rgb, alpha, full_weights, tuple(module.kernel_sizes),
-                                   window=window, method=module.blur_method, display=display)
+                                   window=window, display=display, **module.blur_options())
     full_log_depth = disparity = None
     if with_depth:
         small_log_depth = np.asarray(log_depth)

@@ -33,6 +33,9 @@ from bokeh_jax.ops import layered
 from bokeh_jax.ops.aperture import check_aperture
 
 RENDERERS = ("blend", "layered")
+# What the render CLI's depth mode, the gallery and the app use when not told otherwise:
+# occlusion-aware layers, a disk aperture, linear light (README, "Depth mode defaults").
+LENS_DEFAULTS = {"renderer": "layered", "aperture": "disk", "gamma": 2.2}
 # The radius of the paper's largest kernel (75): strength 1 spans the paper's range.
 DEFAULT_MAX_RADIUS = max(PAPER_KERNELS) // 2
 # Radii above this would need kernels larger than any photo tile wants.
@@ -44,6 +47,12 @@ def blend_kernels(max_radius: float) -> tuple[int, ...]:
     scale = max_radius / DEFAULT_MAX_RADIUS
     ks = sorted({2 * max(1, round((k // 2) * scale)) + 1 for k in PAPER_KERNELS})
     return tuple(ks)
+
+
+def layered_margin(max_radius: float) -> int:
+    """The layered renderer's tile halo: a layer's blur reaches max_radius, and so does the
+    filling under nearer layers; plus the coarsest scale's blocks."""
+    return 2 * math.ceil(max_radius) + 2 * layered.MAX_SCALE
 
 
 def _check(image, disparity, focus, strength, max_radius, aperture, blades, rotation, renderer,
@@ -141,8 +150,7 @@ def refocus(image: np.ndarray, disparity: np.ndarray, *, focus: float, strength:
                  display=display)
     if renderer == "layered":
         fn = partial(_layered_tile, max_radius=max_radius, **shape)
-        # A layer's blur reaches max_radius, and so does the filling under nearer layers.
-        margin = 2 * math.ceil(max_radius) + 2 * layered.MAX_SCALE
+        margin = layered_margin(max_radius)
     else:
         ks = tuple(int(k) for k in kernel_sizes) if kernel_sizes else blend_kernels(max_radius)
         fn = partial(_blend_tile, kernel_sizes=ks, **shape)
@@ -153,3 +161,25 @@ def refocus(image: np.ndarray, disparity: np.ndarray, *, focus: float, strength:
     arrays = [np.asarray(image, np.float32), None if alpha is None else np.asarray(alpha),
               np.asarray(disparity, np.float32)]
     return tiling.apply_tiled(fn, arrays, margin, window)[0]
+
+
+def blur_picture(disparity: np.ndarray, *, focus: float, strength: float = 1.0,
+                 max_radius: float | None = None, renderer: str = "layered",
+                 kernel_sizes: Sequence[int] | None = None) -> np.ndarray:
+    """A (H,W,3) uint8 picture of where and how much :func:`refocus` blurs.
+
+    ``blend``: the blend weights (:func:`bokeh_jax.io.viz.weights_to_rgb`: white = sharp;
+    blue, green, orange = the kernels). ``layered``: the circle-of-confusion radius, dark
+    (sharp) to bright (``max_radius``), through :func:`bokeh_jax.io.viz.colorize`.
+    """
+    max_radius = float(DEFAULT_MAX_RADIUS if max_radius is None else max_radius)
+    d = np.asarray(disparity, np.float32)
+    if renderer == "layered":
+        radius = np.abs(np.asarray(layered.coc_radius(d, focus, strength, max_radius)))
+        return viz.colorize(radius, 0.0, max_radius)
+    ks = tuple(int(k) for k in kernel_sizes) if kernel_sizes else blend_kernels(max_radius)
+    rows = []
+    for y in range(0, d.shape[0], 512):  # bounded memory on large photos
+        w = ops.weights_from_depth(d[y:y + 512], np.float32(focus), np.float32(strength), ks)
+        rows.append(np.asarray(viz.weights_to_rgb(w)))
+    return np.concatenate(rows, axis=0)

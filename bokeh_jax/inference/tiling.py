@@ -90,26 +90,32 @@ def apply_tiled(fn: Callable[..., Sequence[jax.Array]], arrays: Sequence[np.ndar
     return outs
 
 
-@partial(jax.jit, static_argnames=("kernel_sizes", "method", "display"))
-def _blend_tile(rgb, alpha, weights, *, kernel_sizes, method, display):
-    bokeh = ops.blend_photo(rgb, alpha, weights, kernel_sizes, method=method)
+@partial(jax.jit, static_argnames=("kernel_sizes", "method", "display", "aperture", "blades",
+                                   "rotation"))
+def _blend_tile(rgb, alpha, weights, *, kernel_sizes, method, display, aperture, blades,
+                rotation):
+    bokeh = ops.blend_photo(rgb, alpha, weights, kernel_sizes, method=method, aperture=aperture,
+                            blades=blades, rotation=rotation)
     return (to_uint8(bokeh) if display else bokeh,)
 
 
 def blend_tiled(rgb: np.ndarray, alpha: np.ndarray | None, weights: np.ndarray,
                 kernel_sizes: Sequence[int], *, window: int = DEFAULT_WINDOW,
-                method: str | None = None, display: bool = False) -> np.ndarray:
+                method: str | None = None, display: bool = False, aperture: str = "gaussian",
+                blades: int = 6, rotation: float = 0.0) -> np.ndarray:
     """Eq. 1 at full size from full-size weights, alpha-aware, in tiles.
 
     Args:
       rgb: (H,W,3) float32 in [0,1]; alpha: (H,W) uint8 or None.
       weights: (H,W,K+1) float32 blend weights (summing to 1 per pixel).
       window: tile size in pixels; method: the blur method (see :mod:`bokeh_jax.ops.blur`).
+      aperture, blades, rotation: the kernels' shape (:func:`bokeh_jax.ops.blur_stack`).
       display: return 8-bit pixels (rounded inside each tile: a quarter of the memory of
         float32 on a large photo, the same values as :func:`bokeh_jax.io.viz.to_uint8`).
     Returns:
       The (H,W,3) render: float32 in [0,1], or uint8 with ``display``.
     """
     ks = tuple(int(k) for k in kernel_sizes)
-    fn = partial(_blend_tile, kernel_sizes=ks, method=method, display=display)
+    fn = partial(_blend_tile, kernel_sizes=ks, method=method, display=display,
+                 aperture=aperture, blades=int(blades), rotation=float(rotation))
     return apply_tiled(fn, [rgb, alpha, weights], halo(ks), window)[0]

@@ -80,8 +80,12 @@ def read_metadata(path: str | Path) -> dict:
     return meta
 
 
-def model_from_metadata(meta: dict) -> BokehNet:
-    return BokehNet(kernel_sizes=tuple(meta["kernel_sizes"]), head_kernel=meta["head_kernel"])
+def model_from_metadata(meta) -> BokehNet:
+    """The network a checkpoint's metadata (or a training config) describes; checkpoints
+    from before apertures existed are Gaussian."""
+    return BokehNet(kernel_sizes=tuple(meta["kernel_sizes"]), head_kernel=meta["head_kernel"],
+                    aperture=meta.get("aperture", "gaussian"), blades=int(meta.get("blades", 6)),
+                    rotation=float(meta.get("rotation", 0.0)))
 
 
 def abstract_variables(model: BokehNet) -> dict:

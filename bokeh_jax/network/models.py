@@ -199,14 +199,25 @@ class BokehOutput(NamedTuple):
 class BokehNet(nn.Module):
     """MegaDepth trunk with two heads: log-depth and the N+1 blend weights (Dutta, 2021).
 
-    ``kernel_sizes`` are the Gaussian kernels of the blurred copies (paper: 25, 45, 75; its
+    ``kernel_sizes`` are the kernels of the blurred copies (paper: 25, 45, 75; its
     ablations use one kernel and 5/25/45). ``head_kernel`` is the weight head's kernel size,
-    which the paper leaves open (we use 3, like the layer it replaces).
+    which the paper leaves open (we use 3, like the layer it replaces). ``aperture`` is the
+    copies' kernel shape: the paper's "gaussian", or the disk blur it names as future work
+    ("disk", "polygon" with ``blades`` and ``rotation``; :mod:`bokeh_jax.ops.aperture`).
     """
 
     kernel_sizes: Sequence[int] = PAPER_KERNELS
     head_kernel: int = 3
     blur_method: str | None = None  # None: ops picks the fastest exact form per backend
+    aperture: str = "gaussian"
+    blades: int = 6
+    rotation: float = 0.0
+
+    def blur_options(self) -> dict:
+        """The keyword arguments of :func:`bokeh_jax.ops.blur_stack` for this network."""
+        method = self.blur_method if self.aperture == "gaussian" else None
+        return dict(aperture=self.aperture, method=method, blades=self.blades,
+                    rotation=self.rotation)
 
     def setup(self):
         self.trunk = Trunk()
@@ -222,5 +233,5 @@ class BokehNet(nn.Module):
 
     def __call__(self, x: jax.Array, train: bool = False) -> BokehOutput:
         weights, log_depth = self.maps(x, train)
-        stack = ops.blur_stack(x, tuple(self.kernel_sizes), method=self.blur_method)
+        stack = ops.blur_stack(x, tuple(self.kernel_sizes), **self.blur_options())
         return BokehOutput(ops.blend(x, stack, weights), weights, log_depth)  # Eq. 1

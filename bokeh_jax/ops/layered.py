@@ -48,13 +48,15 @@ import numpy as np
 from jax import lax
 
 from bokeh_jax.ops.aperture import radius_kernel
-from bokeh_jax.ops.blur import filter_2d
+from bokeh_jax.ops.blur import blur_stack, filter_2d
 
 # Radii up to LINEAR_UNTIL pixels get a layer each; beyond, layers are 1/LINEAR_UNTIL apart
 # in log radius (the step equals 1 px at the join, and a 1/8 relative step beyond).
 LINEAR_UNTIL = 8
-# Highlights: linear values above this start to be boosted (an 8-bit 250 in sRGB).
+# Highlights: linear values above this start to be boosted (an 8-bit 250 in sRGB), if the
+# clipped area is small at the scale of this Gaussian kernel (highlight_mask).
 HIGHLIGHT_KNEE = 0.95
+HIGHLIGHT_KERNEL = 13
 # Coverage below this (blurred, behind) gives the hole filling no trustworthy colour.
 _FILL_SUPPORT = 2e-2
 _FILL_FLOOR = 1e-3
@@ -102,17 +104,31 @@ def _power(x: jax.Array, g) -> jax.Array:
     return jnp.where(g == 1.0, x, jnp.maximum(x, 1e-12) ** g)
 
 
-def to_linear(rgb: jax.Array, gamma, highlight) -> jax.Array:
-    """[0,1] colours -> linear light (``** gamma``), near-clipped pixels boosted.
+def highlight_mask(lin: jax.Array) -> jax.Array:
+    """(H,W,1) in [0,1]: how much a pixel is a small, near-clipped light.
 
-    The boost multiplies a pixel whose largest linear channel exceeds HIGHLIGHT_KNEE by up
-    to ``1 + highlight`` (a ramp from the knee to 1): a clipped light was brighter than the
-    photo could record, and only its extra energy makes a bright disk once blurred.
+    ``ramp`` rises from 0 at HIGHLIGHT_KNEE to 1 at full scale (the largest linear channel);
+    it is kept where the clipped area is small, ``1 - G(ramp) / 0.5`` with G the 13-tap
+    Gaussian (sigma 2.6 px): a lamp, a glint or sun through leaves is boosted, a large
+    clipped area (an overcast sky, a white wall) is a surface, not a light, and is not.
     """
-    lin = _power(jnp.clip(rgb, 0.0, 1.0), gamma)
     peak = jnp.max(lin, axis=-1, keepdims=True)
     ramp = jnp.clip((peak - HIGHLIGHT_KNEE) / (1.0 - HIGHLIGHT_KNEE), 0.0, 1.0)
-    return lin * (1.0 + jnp.asarray(highlight, jnp.float32) * ramp)
+    spread = blur_stack(ramp, (HIGHLIGHT_KERNEL,))[0]
+    return ramp * jnp.clip(1.0 - spread / 0.5, 0.0, 1.0)
+
+
+def to_linear(rgb: jax.Array, gamma, highlight) -> jax.Array:
+    """[0,1] colours -> linear light (``** gamma``), small clipped lights boosted.
+
+    The boost multiplies a pixel by ``1 + highlight * highlight_mask``: a clipped light was
+    brighter than the photo could record, and only its extra energy makes a bright disk
+    once blurred. With ``highlight = 0`` (the default) nothing is changed.
+    """
+    lin = _power(jnp.clip(rgb, 0.0, 1.0), gamma)
+    highlight = jnp.asarray(highlight, jnp.float32)
+    return lax.cond(highlight > 0, lambda x: x * (1.0 + highlight * highlight_mask(x)),
+                    lambda x: x, lin)
 
 
 def from_linear(lin: jax.Array, gamma) -> jax.Array:

@@ -14,7 +14,12 @@ Modes:
            --checkpoint: its depth head): weights from the depth map, sharp at --focus X,Y
            (a pixel of the photo as displayed; or X%,Y%) or --focus-depth V (a disparity in
            [0,1], 1 = nearest; default: the nearest large region), blur growing with
-           --strength S away from it, Gaussian --kernels (default 25,45,75).
+           --strength S away from it, like a lens (bokeh_jax.refocus): occlusion-aware
+           depth layers (--renderer layered, the default; or blend, the paper's Eq. 1),
+           a --aperture disk (default), polygon (--blades, --rotation) or gaussian, blurred
+           in linear light (--gamma, default 2.2; 1 = off), circles of confusion up to
+           --max-radius pixels (default 37). --kernels K1,K2,.. selects the paper's blend
+           with those Gaussian kernels (today's depth render).
 
 Real-world files: EXIF orientation applied, size, ICC profile, EXIF (minus orientation) and
 alpha kept; grayscale, palette, CMYK and 16-bit inputs; any size (large photos are
@@ -25,9 +30,11 @@ existing ones are skipped unless --overwrite.
 examples:
   # a folder of phone photos with their depth maps, focused on the nearest subject
   bokeh-jax render photos/ -o out/ --depth depth_maps/ --save-weights
-  # one photo, focus on a pixel, stronger blur
+  # one photo, focus on a pixel, stronger blur, hexagonal bokeh balls
   bokeh-jax render IMG_0042.jpg -o IMG_0042_bokeh.jpg --depth IMG_0042.png --focus 640,420 \\
-      --strength 1.5
+      --strength 1.5 --aperture polygon --blades 6 --rotation 15
+  # the paper's Gaussian blend from a depth map (the only depth mode before apertures came)
+  bokeh-jax render photos/ -o out/ --depth depth_maps/ --kernels 25,45,75
   # the trained network, blended at full resolution
   bokeh-jax render photos/ -o out/ --checkpoint runs/demo/phase3/best --policy fullres
 """
@@ -45,8 +52,10 @@ import numpy as np
 from bokeh_jax.cli import ArgumentParser, enable_compilation_cache
 from bokeh_jax.errors import UserError, one_line
 from bokeh_jax.files import check_can_write
+from bokeh_jax.inference.refocus import DEFAULT_MAX_RADIUS, LARGEST_RADIUS, RENDERERS
 from bokeh_jax.inference.tiling import DEFAULT_WINDOW
 from bokeh_jax.names import PAPER, PAPER_KERNELS, POLICIES
+from bokeh_jax.ops.aperture import APERTURES
 from bokeh_jax.render import jobs as render_jobs
 from bokeh_jax.render import plan as render_plan
 
@@ -74,8 +83,24 @@ def parser(prog: str = "python -m bokeh_jax.render") -> ArgumentParser:
                        help="disparity to keep sharp, in [0,1] (1 = nearest)")
     p.add_argument("--strength", type=float, metavar="S", help="blur growth away from the focus "
                    "(default 1: a full-range disparity difference gets the strongest blur)")
-    p.add_argument("--kernels", help="depth mode: Gaussian kernel sizes (default "
-                   f"{','.join(map(str, PAPER_KERNELS))})")
+    p.add_argument("--kernels", help="depth mode: the blend renderer's kernel sizes, e.g. "
+                   f"{','.join(map(str, PAPER_KERNELS))} (implies --renderer blend and, unless "
+                   "given, --aperture gaussian)")
+    p.add_argument("--renderer", choices=RENDERERS, help="depth mode: occlusion-aware layers "
+                   "(layered, default) or the paper's per-pixel blend (blend)")
+    p.add_argument("--aperture", choices=APERTURES, help="depth mode: the shape of an "
+                   "out-of-focus point (default disk)")
+    p.add_argument("--blades", type=int, metavar="N", help="polygon aperture: sides (3-64, "
+                   "default 6)")
+    p.add_argument("--rotation", type=float, metavar="DEG", help="polygon aperture: rotation "
+                   "in degrees, counter-clockwise (default 0: a vertex up)")
+    p.add_argument("--gamma", type=float, metavar="G", help="depth mode: blur in linear light "
+                   "(I**G, blur, **1/G); default 2.2, 1 = off")
+    p.add_argument("--highlight", type=float, metavar="H", help="depth mode: boost near-clipped "
+                   "pixels by up to 1+H before blurring, for brighter bokeh balls (default 0)")
+    p.add_argument("--max-radius", type=float, metavar="R", help="depth mode: the largest "
+                   f"circle of confusion in pixels (default {DEFAULT_MAX_RADIUS}, the radius "
+                   "of the paper's 75 kernel)")
     p.add_argument("--save-weights", action="store_true",
                    help="also write <stem>_weights.png (white sharp; blue, green, orange... "
                         "growing blur)")
@@ -100,12 +125,15 @@ def check_args(args) -> None:
     if auto and args.checkpoint is None:
         raise UserError("--depth auto uses a checkpoint's depth head; add --checkpoint DIR")
     depth_only = {"--kernels": args.kernels, "--focus": args.focus,
-                  "--focus-depth": args.focus_depth, "--strength": args.strength}
+                  "--focus-depth": args.focus_depth, "--strength": args.strength,
+                  "--renderer": args.renderer, "--aperture": args.aperture,
+                  "--blades": args.blades, "--rotation": args.rotation, "--gamma": args.gamma,
+                  "--highlight": args.highlight, "--max-radius": args.max_radius}
     if args.depth is None:
         for flag, value in depth_only.items():
             if value is not None:
                 raise UserError(f"{flag} applies to depth mode only (--depth); the learned "
-                                "mode takes its weights from the checkpoint")
+                                "mode takes its weights and aperture from the checkpoint")
     elif args.policy is not None:
         raise UserError("--policy applies to the learned mode only; drop it or drop --depth")
     if args.depth_kind is not None and (args.depth is None or auto):
@@ -118,6 +146,21 @@ def check_args(args) -> None:
     if args.focus_depth is not None and not 0.0 <= args.focus_depth <= 1.0:
         raise UserError(f"--focus-depth {args.focus_depth}: give a disparity in [0,1] "
                         "(1 = nearest, 0 = farthest)")
+    if args.kernels and args.renderer == "layered":
+        raise UserError("--kernels sets the blend renderer's kernels; the layered renderer "
+                        "takes --max-radius instead (drop one of them)")
+    if (args.blades is not None or args.rotation is not None) and args.aperture != "polygon":
+        raise UserError("--blades and --rotation shape a polygonal aperture; add --aperture "
+                        "polygon")
+    for flag, value, ok, hint in (
+            ("--gamma", args.gamma, lambda v: 0.2 <= v <= 10, "0.2..10; 1 = off, 2.2 default"),
+            ("--highlight", args.highlight, lambda v: v >= 0, ">= 0; 0 = off"),
+            ("--max-radius", args.max_radius, lambda v: 1 <= v <= LARGEST_RADIUS,
+             f"1..{LARGEST_RADIUS} pixels; {DEFAULT_MAX_RADIUS} is the default"),
+            ("--blades", args.blades, lambda v: 3 <= v <= 64, "3..64; 6 is the default"),
+            ("--rotation", args.rotation, lambda v: True, "degrees")):
+        if value is not None and not (math.isfinite(value) and ok(value)):
+            raise UserError(f"{flag} {value}: give {hint}")
     if not 1 <= args.quality <= 100:
         raise UserError(f"--quality {args.quality}: give 1..100 (95 is the default)")
     if args.focus is not None:
@@ -149,9 +192,16 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m bokeh_jax.ren
 
     dev = jax.devices()[0]
     kind = "" if dev.device_kind.lower() == dev.platform.lower() else f" ({dev.device_kind})"
-    mode = ("learned, policy " + (args.policy or PAPER) if args.depth is None else
-            f"depth ({'auto' if depth is None else args.depth_kind or 'disparity'}), "
-            f"kernels {','.join(map(str, render.kernels))}")
+    if args.depth is None:
+        mode = "learned, policy " + (args.policy or PAPER)
+    else:
+        lens = render.lens(0.0)
+        shape = (f"{lens['blades']}-blade polygon" if lens["aperture"] == "polygon" else
+                 lens["aperture"])
+        size = (f"kernels {','.join(map(str, render.kernels))}" if lens["kernel_sizes"] else
+                f"max radius {lens['max_radius'] or DEFAULT_MAX_RADIUS:g} px")
+        mode = (f"depth ({'auto' if depth is None else args.depth_kind or 'disparity'}), "
+                f"{lens['renderer']}, {shape}, gamma {lens['gamma']:g}, {size}")
     print(f"rendering {len(jobs)} photo(s) on {dev.platform.upper()}{kind}; "
           f"mode: {mode}", flush=True)
     done = skipped = failed = 0

@@ -4,9 +4,11 @@ Renders the Middlebury photo that scikit-image ships (``stereo_motorcycle``: gro
 disparity, invalid pixels ``inf``) focused near, in the middle and far, at several blur
 strengths, and, when ``../shared/data/pynet_samples`` exists, its EBB! photos with their depth
 maps (focus on the nearest large region, as ``python -m bokeh_jax.render`` does by default).
-Every render goes through the renderer's own path (:func:`bokeh_jax.inference.depth.render_depth`).
-Writes each result, the weight pictures (white = sharp; blue, green, orange = stronger
-blurs) and one contact sheet to the output folder.
+Every render is :func:`bokeh_jax.refocus` with the depth mode's defaults (layered, disk,
+gamma 2.2). Writes each result, one contact sheet, the blend weights of the Middlebury
+photo (white = sharp; blue, green, orange = stronger blurs) and ``lens_sheet.jpg``: the
+photo with the most highlights rendered blend vs layered, gaussian vs disk vs polygon,
+gamma 1 vs 2.2, with full-resolution crops around its brightest lights.
 
 examples:
   bokeh-jax gallery --out runs/gallery
@@ -20,12 +22,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 from tqdm import tqdm
 
 from bokeh_jax.cli import ArgumentParser, enable_compilation_cache, parse_kernels
 from bokeh_jax.errors import UserError
 from bokeh_jax.files import check_output_folder
-from bokeh_jax.inference.depth import disparity_map, nearest_region_focus, render_depth
+from bokeh_jax.inference.depth import disparity_map, nearest_region_focus
+from bokeh_jax.inference.refocus import LENS_DEFAULTS, blur_picture, refocus
 from bokeh_jax.io import samples, viz
 from bokeh_jax.io.photos import read_depth, read_image, write_image
 from bokeh_jax.names import PAPER_KERNELS
@@ -50,36 +54,101 @@ def motorcycle_rows(out: Path, strengths: Sequence[float], kernels: Sequence[int
     image, raw = samples.motorcycle()
     disparity, _ = disparity_map(raw, image.shape[:2])
     focus = {name: float(np.percentile(disparity, q)) for name, q in FOCUS_PERCENTILES.items()}
-    _, weights = render_depth(image, None, disparity, focus["middle"], 1.0, kernels,
-                              with_weights=True)
-    weights = viz.weights_to_rgb(weights)
+    weights = blur_picture(disparity, focus=focus["middle"], renderer="blend",
+                           kernel_sizes=kernels)
     write_image(out / "motorcycle_weights_focus_middle.png", weights)
     yield ([("input (Middlebury)", viz.to_uint8(image)),
             ("disparity (bright = near)", viz.colorize(disparity, 0, 1)),
-            ("weights, focus middle, strength 1", weights)],
-           "white = sharp; blue, green, orange = growing blur")
+            ("blend weights, focus middle", weights)],
+           "white = sharp; blue, green, orange = growing blur (the paper's blend)")
     for s in strengths:
         row = []
         for name, f in focus.items():
-            bokeh = viz.to_uint8(render_depth(image, None, disparity, f, s, kernels)[0])
+            bokeh = refocus(image, disparity, focus=f, strength=s, display=True,
+                            **LENS_DEFAULTS)
             write_image(out / f"motorcycle_focus_{name}_strength_{s:g}.jpg", bokeh)
             row.append((f"focus {name} ({f:.2f})", bokeh))
         yield row, f"strength {s:g}"
 
 
-def pynet_rows(out: Path, root: Path, kernels: Sequence[int]):
+def pynet_rows(out: Path, root: Path):
     """Renders the PyNET samples with their depth maps (default focus, strength 1)."""
     for name, photo, depth in samples.pynet_pairs(root):
         image = read_image(photo)
         # PyNET's maps are 8-bit, half-size, brighter = nearer: a disparity-like map.
         disparity, _ = disparity_map(read_depth(depth), image.shape[:2])
         focus = nearest_region_focus(disparity)
-        bokeh, weights = render_depth(image, None, disparity, focus, 1.0, kernels,
-                                      with_weights=True)
-        bokeh, weights = viz.to_uint8(bokeh), viz.weights_to_rgb(weights)
+        bokeh = refocus(image, disparity, focus=focus, display=True, **LENS_DEFAULTS)
         write_image(out / f"{name}.jpg", bokeh)
         yield ([("input", viz.to_uint8(image)), ("depth", viz.colorize(disparity, 0, 1)),
-                (f"bokeh (focus {focus:.2f})", bokeh), ("weights", weights)], name)
+                (f"bokeh (focus {focus:.2f})", bokeh),
+                ("blur radius (bright = more)", blur_picture(disparity, focus=focus))], name)
+
+
+# The lens sheet's renders: (label, refocus settings).
+LENS_VARIANTS = (
+    ("paper: blend, gaussian, gamma 1", dict(renderer="blend", aperture="gaussian", gamma=1.0)),
+    ("blend, disk, gamma 2.2", dict(renderer="blend", aperture="disk", gamma=2.2)),
+    ("layered, gaussian, gamma 2.2", dict(renderer="layered", aperture="gaussian", gamma=2.2)),
+    ("layered, disk, gamma 1", dict(renderer="layered", aperture="disk", gamma=1.0)),
+    ("layered, disk, gamma 2.2 (default)", dict(LENS_DEFAULTS)),
+    ("layered, 6-blade polygon, gamma 2.2", dict(renderer="layered", aperture="polygon",
+                                                 gamma=2.2)),
+    ("layered, disk, gamma 2.2, highlight 2", dict(LENS_DEFAULTS, highlight=2.0)),
+)
+
+
+def highlight_score(image: np.ndarray) -> int:
+    """How many small lights a photo has: blobs of 3 to 2000 near-clipped pixels (all
+    channels above 0.9): lamps, glints, sky or sun through leaves."""
+    labels, _ = ndimage.label(np.min(image, axis=-1) > 0.9)
+    sizes = np.bincount(labels.ravel())[1:]
+    return int(((sizes >= 3) & (sizes <= 2000)).sum())
+
+
+def _brightest_crop(image: np.ndarray, disparity: np.ndarray, focus: float,
+                    size: int = 256) -> tuple[slice, slice]:
+    """A size^2 window around the brightest out-of-focus lights (where bokeh balls form)."""
+    h, w = disparity.shape
+    lights = (np.min(image, axis=-1) > 0.9) & (np.abs(disparity - focus) > 0.3)
+    if not lights.any():
+        lights = np.min(image, axis=-1) >= np.percentile(np.min(image, axis=-1), 99.5)
+    density = ndimage.uniform_filter(lights.astype(np.float32), size // 2)
+    y, x = np.unravel_index(np.argmax(density), density.shape)
+    y0 = int(np.clip(y - size // 2, 0, max(0, h - size)))
+    x0 = int(np.clip(x - size // 2, 0, max(0, w - size)))
+    return slice(y0, y0 + size), slice(x0, x0 + size)
+
+
+def lens_sheet(out: Path, photos: Sequence[tuple[str, np.ndarray, np.ndarray]],
+               count: int = 2) -> Path:
+    """The comparison sheet on the ``count`` photos with the most small lights:
+    ``lens_sheet.jpg`` (each render also in ``lens/``)."""
+    chosen = sorted(photos, key=lambda p: -highlight_score(p[1]))[:count]
+    rows, captions = [], []
+    bar = tqdm(total=len(chosen) * len(LENS_VARIANTS), desc="lens sheet", unit="render")
+    for name, image, disparity in chosen:
+        focus = nearest_region_focus(disparity)
+        ys, xs = _brightest_crop(image, disparity, focus)
+        renders = []
+        for label, kw in LENS_VARIANTS:
+            renders.append((label, refocus(image, disparity, focus=focus, display=True, **kw)))
+            write_image(out / "lens" / f"{name}_{_slug(label)}.jpg", renders[-1][1])
+            bar.update()
+        half = (len(renders) + 1) // 2
+        rows += [[("input", viz.to_uint8(image))] + renders[:half], renders[half:],
+                 [("input (crop)", viz.to_uint8(image[ys, xs]))] +
+                 [(label, bokeh[ys, xs]) for label, bokeh in renders[:half]],
+                 [(label, bokeh[ys, xs]) for label, bokeh in renders[half:]]]
+        captions += [f"{name}: focus {focus:.2f} (nearest region)", "",
+                     f"{name}: full-resolution crops at y {ys.start}, x {xs.start}", ""]
+    bar.close()
+    return write_image(out / "lens_sheet.jpg",
+                       viz.contact_sheet(rows, tile_height=256, captions=captions))
+
+
+def _slug(label: str) -> str:
+    return "_".join("".join(c if c.isalnum() or c == "." else " " for c in label).split())
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "python -m bokeh_jax.gallery") -> int:
@@ -91,7 +160,10 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m bokeh_jax.gal
     parser.add_argument("--strengths", default="0.5,1,2",
                         help="blur strengths for the Middlebury photo (see weights_from_depth)")
     parser.add_argument("--kernels", default=",".join(map(str, PAPER_KERNELS)),
-                        help="Gaussian kernel sizes (default: %(default)s)")
+                        help="the blend weights picture's kernel sizes (default: %(default)s)")
+    parser.add_argument("--lens-photos", type=int, default=2, metavar="N",
+                        help="photos on the lens comparison sheet (the N with the most small "
+                             "lights; default %(default)s)")
     args = parser.parse_args(argv)
     kernels = parse_kernels(args.kernels)
     strengths = _parse_strengths(args.strengths)
@@ -102,7 +174,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m bokeh_jax.gal
     enable_compilation_cache()
     import jax
 
-    print(f"rendering on {jax.devices()[0].platform.upper()}; kernels {kernels}, "
+    lens = ", ".join(f"{k} {v}" for k, v in LENS_DEFAULTS.items())
+    print(f"rendering on {jax.devices()[0].platform.upper()}; {lens}; "
           f"strengths {', '.join(f'{s:g}' for s in strengths)}")
     if pynet is None:
         print(f"(no PyNET samples at {args.pynet}: rendering the Middlebury photo only)")
@@ -110,7 +183,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m bokeh_jax.gal
     t0 = time.perf_counter()
     jobs = [motorcycle_rows(out, strengths, kernels)]
     if pynet is not None:
-        jobs.append(pynet_rows(out, pynet, kernels))
+        jobs.append(pynet_rows(out, pynet))
     total = 1 + len(strengths) + (len(list(samples.pynet_pairs(pynet))) if pynet else 0)
     rows, captions = [], []
     with tqdm(total=total, desc="gallery", unit="row") as bar:
@@ -121,8 +194,13 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m bokeh_jax.gal
                 bar.update()
     sheet = write_image(out / "contact_sheet.jpg",
                         viz.contact_sheet(rows, tile_height=240, captions=captions))
-    renders = 3 * len(strengths) + (total - 1 - len(strengths))
-    print(f"wrote {renders} renders and {sheet} ({time.perf_counter() - t0:.1f} s)")
-    print(f"open {sheet.resolve()} to see them")
+    image, raw = samples.motorcycle()
+    photos = [("motorcycle", image, disparity_map(raw, image.shape[:2])[0])]
+    for name, photo, depth in (samples.pynet_pairs(pynet) if pynet else []):
+        rgb = read_image(photo)
+        photos.append((name, rgb, disparity_map(read_depth(depth), rgb.shape[:2])[0]))
+    lens = lens_sheet(out, photos, count=max(1, args.lens_photos))
+    renders = 3 * len(strengths) + (total - 1 - len(strengths)) + len(LENS_VARIANTS)
+    print(f"wrote {renders} renders, {sheet} and {lens} ({time.perf_counter() - t0:.1f} s)")
+    print(f"open {sheet.resolve()} and {lens.resolve()} to see them")
     return 0
-

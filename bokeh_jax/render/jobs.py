@@ -1,9 +1,8 @@
 """One photo of ``python -m bokeh_jax.render``: read it, render it as the flags say, write it.
 
 The rendering itself is the library's: :func:`bokeh_jax.inference.learned.render_photo`
-(learned mode, the same function ``eval.py`` scores) or
-:func:`bokeh_jax.inference.depth.render_depth` (depth mode). What this module adds is file
-I/O, the focus the flags name, and 8-bit output.
+(learned mode, the same function ``eval.py`` scores) or :func:`bokeh_jax.refocus` (depth
+mode). What this module adds is file I/O, the focus the flags name, and 8-bit output.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ import numpy as np
 
 from bokeh_jax.cli import parse_kernels
 from bokeh_jax.errors import UserError
-from bokeh_jax.inference import depth
+from bokeh_jax.inference import depth, refocus
 from bokeh_jax.inference.learned import depth_head_disparity, render_photo
 from bokeh_jax.inference.model import BokehModel, load_model
 from bokeh_jax.inference.tiling import DEFAULT_WINDOW
@@ -22,6 +21,10 @@ from bokeh_jax.io import viz
 from bokeh_jax.io.photos import keeps_alpha, read_depth, read_photo, write_image, write_photo
 from bokeh_jax.names import PAPER, PAPER_KERNELS
 from bokeh_jax.render.plan import Job
+
+# Depth mode without flags (README, "Depth mode defaults").
+DEPTH_RENDERER, DEPTH_APERTURE, DEPTH_GAMMA = (refocus.LENS_DEFAULTS[k] for k in
+                                               ("renderer", "aperture", "gamma"))
 
 
 def parse_focus(text: str) -> tuple[float, float, bool]:
@@ -61,6 +64,20 @@ class JobRenderer:
     def __init__(self, args, kernels: tuple[int, ...], model: BokehModel | None):
         self.args, self.kernels, self.model = args, kernels, model
 
+    def lens(self, focus: float) -> dict:
+        """The :func:`bokeh_jax.refocus` settings the depth-mode flags give (the defaults:
+        README, "Depth mode defaults")."""
+        a = self.args
+        renderer = a.renderer or ("blend" if a.kernels else DEPTH_RENDERER)
+        aperture = a.aperture or ("gaussian" if a.kernels else DEPTH_APERTURE)
+        return dict(focus=focus, strength=1.0 if a.strength is None else a.strength,
+                    max_radius=a.max_radius, aperture=aperture,
+                    blades=6 if a.blades is None else a.blades,
+                    rotation=0.0 if a.rotation is None else a.rotation, renderer=renderer,
+                    gamma=DEPTH_GAMMA if a.gamma is None else a.gamma,
+                    highlight=0.0 if a.highlight is None else a.highlight,
+                    kernel_sizes=self.kernels if a.kernels else None)
+
     def _learned(self, rgb, alpha, *, with_weights=False, with_depth=False):
         m = self.model
         return render_photo(m.module, m.variables, m.resolution, rgb, alpha,
@@ -91,11 +108,15 @@ class JobRenderer:
                                  f"shape than the {photo.hw[1]}x{photo.hw[0]} photo; stretched "
                                  "to fit (is it this photo's map, turned the same way?)")
             focus = focus_value(args, disparity, job.source)
-            strength = 1.0 if args.strength is None else args.strength
-            res = depth.render_depth(photo.rgb, photo.alpha, disparity, focus, strength,
-                                     self.kernels, with_weights=want_w, window=args.tile,
-                                     display=True)
-            bokeh, weights_rgb = res[0], (res[1] if want_w else None)
+            lens = self.lens(focus)
+            bokeh = refocus.refocus(photo.rgb, disparity, **lens, alpha=photo.alpha,
+                                    window=args.tile, display=True)
+            weights_rgb = None
+            if want_w:
+                weights_rgb = refocus.blur_picture(
+                    disparity, focus=focus, strength=lens["strength"],
+                    max_radius=lens["max_radius"], renderer=lens["renderer"],
+                    kernel_sizes=lens["kernel_sizes"])
         if job.keep:
             notes.append(f"{job.source}: kept the existing {', '.join(p.name for p in job.keep)}"
                          " and wrote the missing outputs (--overwrite redoes them all)")
@@ -120,6 +141,13 @@ def load(args) -> JobRenderer:
     if args.tile <= 2 * (max(kernels) // 2):
         raise UserError(f"--tile {args.tile}: must exceed the largest kernel ({max(kernels)}); "
                         f"the default is {DEFAULT_WINDOW}")
+    if args.depth is not None and not args.kernels and args.renderer != "blend":
+        # The layered renderer's tiles need the blur and the filling under nearer layers.
+        margin = refocus.layered_margin(args.max_radius or refocus.DEFAULT_MAX_RADIUS)
+        if args.tile <= 2 * margin:
+            raise UserError(f"--tile {args.tile}: the layered renderer needs tiles larger "
+                            f"than {2 * margin} pixels at this --max-radius; the default is "
+                            f"{DEFAULT_WINDOW}")
     if args.checkpoint is None:
         return JobRenderer(args, kernels, None)
     model = load_model(args.checkpoint)

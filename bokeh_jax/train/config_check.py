@@ -17,6 +17,7 @@ from bokeh_jax.errors import UserError
 from bokeh_jax.names import POLICIES
 from bokeh_jax.network.heads import HEAD_INITS
 from bokeh_jax.network.models import MULTIPLE
+from bokeh_jax.ops.aperture import APERTURES
 from bokeh_jax.train.step import BN_MODES, LOSSES
 
 PHASES = (1, 2, 3)
@@ -142,6 +143,10 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
         p.add("kernel_sizes", ks, "give odd kernel sizes >= 3, e.g. (25, 45, 75)")
     elif len(set(ks)) != len(ks):
         p.add("kernel_sizes", ks, "each blur level once")
+    p.choice(config, "aperture", APERTURES)
+    if not _is_int(config.blades) or not 3 <= config.blades <= 64:
+        p.add("blades", config.blades, "a polygonal aperture has 3 to 64 blades, e.g. 6")
+    p.number_in(config, "rotation", -360.0, 360.0)
     hk = config.head_kernel
     if not _is_int(hk) or hk < 1 or hk % 2 == 0:
         p.add("head_kernel", hk, "must be an odd whole number, e.g. 3")

@@ -143,7 +143,9 @@ class Interrupted(UserError):
 
 def _export(path: Path, variables: dict, config, carried: dict, extra: dict) -> None:
     meta = {"kind": "trained", "kernel_sizes": list(config.kernel_sizes),
-            "head_kernel": config.head_kernel, "resolution": list(config.resolution),
+            "head_kernel": config.head_kernel, "aperture": config.aperture,
+            "blades": config.blades, "rotation": config.rotation,
+            "resolution": list(config.resolution),
             "phase": config.phase, "dataset": config.dataset, **carried, **extra}
     try:
         checkpoint.save_checkpoint(path, variables, meta, force=True)
