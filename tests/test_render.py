@@ -9,7 +9,9 @@ the persistent compilation cache.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -27,10 +29,12 @@ from bokeh_jax.cli import run_main
 from bokeh_jax.inference import tiling
 from bokeh_jax.inference.depth import disparity_map, render_depth
 from bokeh_jax.inference.learned import depth_head_disparity, render_photo
+from bokeh_jax.inference.model import load_model
 from bokeh_jax.inference.refocus import refocus
 from bokeh_jax.inference.resample import resize
 from bokeh_jax.io import viz
 from bokeh_jax.io.photos import read_depth, read_photo
+from bokeh_jax.ops.aperture import aperture_kernel
 from bokeh_jax.render import cli as render_cli
 
 H, W = 17, 23
@@ -158,15 +162,38 @@ def model(tiny_model):
     return tiny_model
 
 
-def test_learned_renderer_matches_model_weights_and_opencv(model):
-    """Both policies against Eq. 1 with OpenCV's blurs on the model's own weight maps."""
+@pytest.fixture(scope="module")
+def polygon_model(tiny_ckpt, tmp_path_factory):
+    """The tiny checkpoint as a 5-blade polygon model: only its metadata says so."""
+    folder = tmp_path_factory.mktemp("poly") / "ckpt"
+    shutil.copytree(tiny_ckpt, folder)
+    meta_file = folder / "bokeh_jax.json"
+    meta = json.loads(meta_file.read_text())
+    meta_file.write_text(json.dumps({**meta, "aperture": "polygon", "blades": 5,
+                                     "rotation": 10.0}))
+    return load_model(folder)
+
+
+@pytest.mark.parametrize("aperture", ["gaussian", "polygon"])
+def test_learned_renderer_matches_model_weights_and_opencv(aperture, model, polygon_model):
+    """Both policies against Eq. 1 with OpenCV's blurs on the model's own weight maps; the
+    checkpoint's aperture comes from its metadata, with no flag."""
+    model = polygon_model if aperture == "polygon" else model
+    assert (model.module.aperture, model.module.blades) == (
+        (aperture, 5) if aperture == "polygon" else (aperture, 6))
     rgb = _photo().astype(np.float32) / 255.0
     small = np.asarray(jax.image.resize(rgb, (32, 48, 3), "linear"))  # the checkpoint's size
     weights = np.asarray(model.weights(small[None]))[0]
     k1 = len(KS) + 1
 
+    def blur(img, k):
+        if aperture == "gaussian":
+            return cv2.GaussianBlur(img, (k, k), 0)
+        kern = aperture_kernel("polygon", k, blades=5, rotation=10.0)
+        return cv2.filter2D(img, -1, kern, borderType=cv2.BORDER_REFLECT_101)
+
     def eq1(img, w):
-        blurs = [cv2.GaussianBlur(img, (k, k), 0) for k in KS]
+        blurs = [blur(img, k) for k in KS]
         return np.clip(w[..., :1] * img + sum(w[..., i + 1:i + 2] * b
                                               for i, b in enumerate(blurs)), 0, 1)
 

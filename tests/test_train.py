@@ -160,6 +160,7 @@ def test_resume_after_interrupt_equals_uninterrupted_run(data_dir, tmp_path, mon
         meta = json.loads((tmp_path / "straight" / "phase1" / name / "bokeh_jax.json")
                           .read_text())
         assert meta["kind"] == "trained" and meta["kernel_sizes"] == [5, 9]
+        assert (meta["aperture"], meta["blades"], meta["rotation"]) == ("gaussian", 6, 0.0)
     assert (tmp_path / "straight" / "phase1" / "curves.png").is_file()
     events = list((tmp_path / "straight" / "phase1" / "tensorboard").glob("events.out.*"))
     assert events and b"input_render_target_weights" in events[0].read_bytes()
@@ -244,6 +245,12 @@ def test_every_config_problem_is_reported_at_once_before_any_work(data_dir, tmp_
         train_and_evaluate(config, tmp_path / "w")
     assert not (tmp_path / "w").exists()
     trainer.check_config(tiny_config(data_dir), num_devices=1)  # a sound config passes
+    config = tiny_config(data_dir)
+    config.aperture, config.blades = "star", 2
+    with pytest.raises(UserError) as e:
+        trainer.check_config(config, num_devices=1)
+    assert "--config.aperture='star': use one of gaussian, disk, polygon" in str(e.value)
+    assert "--config.blades=2: a polygonal aperture has 3 to 64 blades" in str(e.value)
     config = tiny_config(data_dir)
     config.dataset = "ebb"
     with pytest.raises(UserError, match="--config.dataset='ebb': is not built in .*prepare ebb"):
