@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # faults are a large part of its CPU time (see README, Benchmarks). Ignored where unsupported.
 export GLIBC_TUNABLES ?= glibc.malloc.hugetlb=1
 
-.PHONY: install test demo bench gallery clean
+.PHONY: install test demo bench gallery ablation clean
 
 # Re-installs only when pyproject.toml changed (editable install: code edits need nothing).
 $(STAMP): pyproject.toml
@@ -37,6 +37,12 @@ bench: install
 	$(PY) bench/bench_data.py
 	$(PY) bench/bench_train.py
 	$(PY) bench/bench_render.py
+	$(PY) bench/bench_aperture.py
 
 clean:
 	rm -rf $(VENV) .cache runs
+
+# The aperture ablation (the paper's future work): three demo-sized trainings, ~20 min on a
+# 2-core CPU; the table lands in runs/ablation/results.md.
+ablation: install
+	$(PY) experiments/aperture_ablation.py

@@ -194,6 +194,9 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m bokeh_jax.ren
     kind = "" if dev.device_kind.lower() == dev.platform.lower() else f" ({dev.device_kind})"
     if args.depth is None:
         mode = "learned, policy " + (args.policy or PAPER)
+        net = render.model.module
+        if net.aperture != "gaussian":  # from the checkpoint's metadata
+            mode += f", {net.blades}-blade polygon" if net.aperture == "polygon" else ", disk"
     else:
         lens = render.lens(0.0)
         shape = (f"{lens['blades']}-blade polygon" if lens["aperture"] == "polygon" else
