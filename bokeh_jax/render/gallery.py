@@ -87,14 +87,13 @@ def pynet_rows(out: Path, root: Path):
 
 # The lens sheet's renders: (label, refocus settings).
 LENS_VARIANTS = (
-    ("paper: blend, gaussian, gamma 1", dict(renderer="blend", aperture="gaussian", gamma=1.0)),
+    ("paper: blend, gaussian, g 1", dict(renderer="blend", aperture="gaussian", gamma=1.0)),
     ("blend, disk, gamma 2.2", dict(renderer="blend", aperture="disk", gamma=2.2)),
-    ("layered, gaussian, gamma 2.2", dict(renderer="layered", aperture="gaussian", gamma=2.2)),
+    ("layered, gaussian, g 2.2", dict(renderer="layered", aperture="gaussian", gamma=2.2)),
     ("layered, disk, gamma 1", dict(renderer="layered", aperture="disk", gamma=1.0)),
-    ("layered, disk, gamma 2.2 (default)", dict(LENS_DEFAULTS)),
-    ("layered, 6-blade polygon, gamma 2.2", dict(renderer="layered", aperture="polygon",
-                                                 gamma=2.2)),
-    ("layered, disk, gamma 2.2, highlight 2", dict(LENS_DEFAULTS, highlight=2.0)),
+    ("layered, disk, 2.2 (default)", dict(LENS_DEFAULTS)),
+    ("layered, hexagon, gamma 2.2", dict(renderer="layered", aperture="polygon", gamma=2.2)),
+    ("default + highlight 2", dict(LENS_DEFAULTS, highlight=2.0)),
 )
 
 
