@@ -38,7 +38,8 @@ def run(tmp_path_factory) -> Path:
             pynet / "depth_maps" / f"{i}.png")
     out = root / "out"
     assert run_main(gallery.main, ["--out", str(out), "--pynet", str(pynet),
-                                   "--strengths", "0.5,2", "--lens-photos", "1"]) == 0
+                                   "--strengths", "0.5,2", "--lens-photos", "1",
+                                   "--max-radius", "24"]) == 0
     return out
 
 

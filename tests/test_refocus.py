@@ -141,10 +141,10 @@ def test_in_focus_pixels_are_kept_and_gamma_keeps_energy():
     rng = np.random.default_rng(4)
     img = rng.random((50, 70, 3), np.float32)
     d = np.full((50, 70), 0.5, np.float32)
-    out = bokeh_jax.refocus(img, d, focus=0.5, gamma=2.2)  # layered: the photo itself
+    out = bokeh_jax.refocus(img, d, focus=0.5, gamma=2.2, max_radius=R)  # layered: the photo
     np.testing.assert_allclose(out, img, atol=2e-6)
     # The blend keeps w_0 > 0.999 at the focus (weights_from_depth), not exactly 1.
-    out = bokeh_jax.refocus(img, d, focus=0.5, renderer="blend")
+    out = bokeh_jax.refocus(img, d, focus=0.5, renderer="blend", max_radius=R)
     np.testing.assert_allclose(out, img, atol=1e-3)
     # One light on black, far from the focus: in linear light the disk keeps the light's
     # energy, so with gamma 2.2 it is brighter than the sRGB-space blur.
@@ -193,7 +193,7 @@ def test_alpha_transparent_pixels_add_no_colour():
     alpha = np.zeros((40, 60), np.uint8)
     alpha[:, :30] = 255
     d = np.zeros((40, 60), np.float32)
-    out = bokeh_jax.refocus(img, d, focus=1.0, max_radius=8, alpha=alpha)
+    out = bokeh_jax.refocus(img, d, focus=1.0, max_radius=R, alpha=alpha)
     np.testing.assert_allclose(out[:, :30], np.broadcast_to([0.2, 0.6, 0.3], (40, 30, 3)),
                                atol=1e-5)
 

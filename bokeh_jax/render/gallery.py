@@ -49,7 +49,8 @@ def _parse_strengths(text: str) -> tuple[float, ...]:
     return values
 
 
-def motorcycle_rows(out: Path, strengths: Sequence[float], kernels: Sequence[int]):
+def motorcycle_rows(out: Path, strengths: Sequence[float], kernels: Sequence[int],
+                    max_radius: float | None = None):
     """Renders the Middlebury photo: focus near/middle/far x strengths. Yields sheet rows."""
     image, raw = samples.motorcycle()
     disparity, _ = disparity_map(raw, image.shape[:2])
@@ -65,24 +66,26 @@ def motorcycle_rows(out: Path, strengths: Sequence[float], kernels: Sequence[int
         row = []
         for name, f in focus.items():
             bokeh = refocus(image, disparity, focus=f, strength=s, display=True,
-                            **LENS_DEFAULTS)
+                            max_radius=max_radius, **LENS_DEFAULTS)
             write_image(out / f"motorcycle_focus_{name}_strength_{s:g}.jpg", bokeh)
             row.append((f"focus {name} ({f:.2f})", bokeh))
         yield row, f"strength {s:g}"
 
 
-def pynet_rows(out: Path, root: Path):
+def pynet_rows(out: Path, root: Path, max_radius: float | None = None):
     """Renders the PyNET samples with their depth maps (default focus, strength 1)."""
     for name, photo, depth in samples.pynet_pairs(root):
         image = read_image(photo)
         # PyNET's maps are 8-bit, half-size, brighter = nearer: a disparity-like map.
         disparity, _ = disparity_map(read_depth(depth), image.shape[:2])
         focus = nearest_region_focus(disparity)
-        bokeh = refocus(image, disparity, focus=focus, display=True, **LENS_DEFAULTS)
+        bokeh = refocus(image, disparity, focus=focus, display=True, max_radius=max_radius,
+                        **LENS_DEFAULTS)
         write_image(out / f"{name}.jpg", bokeh)
         yield ([("input", viz.to_uint8(image)), ("depth", viz.colorize(disparity, 0, 1)),
                 (f"bokeh (focus {focus:.2f})", bokeh),
-                ("blur radius (bright = more)", blur_picture(disparity, focus=focus))], name)
+                ("blur radius (bright = more)",
+                 blur_picture(disparity, focus=focus, max_radius=max_radius))], name)
 
 
 # The lens sheet's renders: (label, refocus settings).
@@ -120,7 +123,7 @@ def _brightest_crop(image: np.ndarray, disparity: np.ndarray, focus: float,
 
 
 def lens_sheet(out: Path, photos: Sequence[tuple[str, np.ndarray, np.ndarray]],
-               count: int = 2) -> Path:
+               count: int = 2, max_radius: float | None = None) -> Path:
     """The comparison sheet on the ``count`` photos with the most small lights:
     ``lens_sheet.jpg`` (each render also in ``lens/``)."""
     chosen = sorted(photos, key=lambda p: -highlight_score(p[1]))[:count]
@@ -131,7 +134,8 @@ def lens_sheet(out: Path, photos: Sequence[tuple[str, np.ndarray, np.ndarray]],
         ys, xs = _brightest_crop(image, disparity, focus)
         renders = []
         for label, kw in LENS_VARIANTS:
-            renders.append((label, refocus(image, disparity, focus=focus, display=True, **kw)))
+            renders.append((label, refocus(image, disparity, focus=focus, display=True,
+                                           max_radius=max_radius, **kw)))
             write_image(out / "lens" / f"{name}_{_slug(label)}.jpg", renders[-1][1])
             bar.update()
         half = (len(renders) + 1) // 2
@@ -160,11 +164,17 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m bokeh_jax.gal
                         help="blur strengths for the Middlebury photo (see weights_from_depth)")
     parser.add_argument("--kernels", default=",".join(map(str, PAPER_KERNELS)),
                         help="the blend weights picture's kernel sizes (default: %(default)s)")
+    parser.add_argument("--max-radius", type=float, default=None, metavar="R",
+                        help="the largest circle of confusion in pixels (default 37, the "
+                             "radius of the paper's 75 kernel)")
     parser.add_argument("--lens-photos", type=int, default=2, metavar="N",
                         help="photos on the lens comparison sheet (the N with the most small "
                              "lights; default %(default)s)")
     args = parser.parse_args(argv)
     kernels = parse_kernels(args.kernels)
+    if args.max_radius is not None and not 1 <= args.max_radius <= 256:
+        raise UserError(f"--max-radius {args.max_radius}: give 1..256 pixels (37 is the "
+                        "default)")
     strengths = _parse_strengths(args.strengths)
     out = Path(args.out)
     check_output_folder(out, replaceable=True)
@@ -180,9 +190,9 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m bokeh_jax.gal
         print(f"(no PyNET samples at {args.pynet}: rendering the Middlebury photo only)")
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    jobs = [motorcycle_rows(out, strengths, kernels)]
+    jobs = [motorcycle_rows(out, strengths, kernels, args.max_radius)]
     if pynet is not None:
-        jobs.append(pynet_rows(out, pynet))
+        jobs.append(pynet_rows(out, pynet, args.max_radius))
     total = 1 + len(strengths) + (len(list(samples.pynet_pairs(pynet))) if pynet else 0)
     rows, captions = [], []
     with tqdm(total=total, desc="gallery", unit="row") as bar:
@@ -198,7 +208,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m bokeh_jax.gal
     for name, photo, depth in (samples.pynet_pairs(pynet) if pynet else []):
         rgb = read_image(photo)
         photos.append((name, rgb, disparity_map(read_depth(depth), rgb.shape[:2])[0]))
-    lens = lens_sheet(out, photos, count=max(1, args.lens_photos))
+    lens = lens_sheet(out, photos, count=max(1, args.lens_photos), max_radius=args.max_radius)
     renders = 3 * len(strengths) + (total - 1 - len(strengths)) + len(LENS_VARIANTS)
     print(f"wrote {renders} renders, {sheet} and {lens} ({time.perf_counter() - t0:.1f} s)")
     print(f"open {sheet.resolve()} and {lens.resolve()} to see them")
