@@ -147,3 +147,15 @@ def test_blur_stack_gradient_matches_the_adjoint():
 def test_blur_stack_rejects_a_gaussian_only_method_for_disks():
     with pytest.raises(ValueError, match="does not do the disk aperture"):
         ops.blur_stack(jnp.zeros((4, 5, 3)), (3,), "disk", method="banded")
+
+
+def test_filter_2d_direct_matches_filter2d_for_small_kernels():
+    x = np.random.default_rng(6).random((1, 30, 41, 4), np.float32)
+    kernels = [aperture_kernel("disk", 7), aperture_kernel("polygon", 5, blades=3)]
+    got = np.asarray(ops.filter_2d(x, kernels, method="direct"))
+    for i, kern in enumerate(kernels):
+        np.testing.assert_allclose(got[0, i], _filter2d(x[0], kern), atol=1e-5)
+    # A 1-pixel axis is constant (OpenCV), the other still reflects.
+    row = x[:, :1]
+    got = np.asarray(ops.filter_2d(row, kernels[:1], method="direct"))[0, 0]
+    np.testing.assert_allclose(got, _filter2d(row[0], kernels[0]), atol=1e-5)

@@ -20,6 +20,7 @@ from bokeh_jax.inference import tiling
 from bokeh_jax.inference.resample import resize
 from bokeh_jax.io import viz
 from bokeh_jax.names import PAPER_KERNELS
+from bokeh_jax.ops import layered
 
 
 def to_disparity(values: np.ndarray, kind: str = "disparity") -> np.ndarray:
@@ -93,11 +94,18 @@ def disparity_from_log_depth(log_depth: np.ndarray) -> np.ndarray:
     return to_disparity(np.exp(-(ld - np.median(ld))), "disparity")
 
 
-@partial(jax.jit, static_argnames=("kernel_sizes", "with_weights", "display"))
-def _depth_tile(rgb, alpha, disparity, focus, strength, *, kernel_sizes, with_weights,
-                display):
+@partial(jax.jit, static_argnames=("kernel_sizes", "with_weights", "display", "aperture",
+                                   "blades", "rotation"))
+def blend_tile(rgb, alpha, disparity, focus, strength, gamma=1.0, highlight=0.0, *,
+               kernel_sizes, with_weights=False, display=False, aperture="gaussian",
+               blades=6, rotation=0.0):
+    """Eq. 1 from a disparity map on one tile, in linear light with ``gamma`` (1: off, as
+    the paper) and any aperture: :func:`render_depth` and ``refocus(renderer="blend")``."""
     weights = ops.weights_from_depth(disparity, focus, strength, kernel_sizes)
-    bokeh = ops.blend_photo(rgb, alpha, weights, kernel_sizes)
+    lin = layered.to_linear(rgb, gamma, highlight)
+    bokeh = ops.blend_photo(lin, alpha, weights, kernel_sizes, aperture=aperture,
+                            blades=blades, rotation=rotation)
+    bokeh = layered.from_linear(bokeh, gamma)
     if display:
         bokeh, weights = viz.to_uint8(bokeh), viz.weights_to_rgb(weights)
     return (bokeh, weights) if with_weights else (bokeh,)
@@ -123,7 +131,9 @@ def render_depth(rgb: np.ndarray, alpha: np.ndarray | None, disparity: np.ndarra
     """
     ks = tuple(int(k) for k in kernel_sizes)
     # Focus and strength are traced arguments: a new value does not recompile.
-    fn = partial(_depth_tile, focus=np.float32(focus), strength=np.float32(strength),
+    # gamma and highlight traced as refocus passes them: one program, the same pixels.
+    fn = partial(blend_tile, focus=np.float32(focus), strength=np.float32(strength),
+                 gamma=np.float32(1.0), highlight=np.float32(0.0),
                  kernel_sizes=ks, with_weights=with_weights, display=display)
     return tiling.apply_tiled(fn, [rgb, alpha, np.asarray(disparity, np.float32)],
                               tiling.halo(ks), window)

@@ -22,15 +22,15 @@ from collections.abc import Sequence
 from functools import partial
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from bokeh_jax import ops
-from bokeh_jax.inference import tiling
+from bokeh_jax.inference import depth, tiling
 from bokeh_jax.io import viz
 from bokeh_jax.names import PAPER_KERNELS
 from bokeh_jax.ops import layered
 from bokeh_jax.ops.aperture import check_aperture
+from bokeh_jax.ops.blend import unit_alpha
 
 RENDERERS = ("blend", "layered")
 # What the render CLI's depth mode, the gallery and the app use when not told otherwise:
@@ -91,27 +91,11 @@ def _check(image, disparity, focus, strength, max_radius, aperture, blades, rota
 @partial(jax.jit, static_argnames=("max_radius", "aperture", "blades", "rotation", "display"))
 def _layered_tile(rgb, alpha, disparity, focus, strength, gamma, highlight, *, max_radius,
                   aperture, blades, rotation, display):
-    a = None if alpha is None else _alpha01(alpha)
+    a = None if alpha is None else unit_alpha(alpha)
     out = layered.render_layered(rgb, disparity, focus, strength, max_radius=max_radius,
                                  aperture=aperture, blades=blades, rotation=rotation,
                                  gamma=gamma, highlight=highlight, alpha=a)
     return (viz.to_uint8(out) if display else out,)
-
-
-@partial(jax.jit, static_argnames=("kernel_sizes", "aperture", "blades", "rotation", "display"))
-def _blend_tile(rgb, alpha, disparity, focus, strength, gamma, highlight, *, kernel_sizes,
-                aperture, blades, rotation, display):
-    weights = ops.weights_from_depth(disparity, focus, strength, kernel_sizes)
-    lin = layered.to_linear(rgb, gamma, highlight)
-    out = ops.blend_photo(lin, alpha, weights, kernel_sizes, aperture=aperture, blades=blades,
-                          rotation=rotation)
-    out = layered.from_linear(out, gamma)
-    return (viz.to_uint8(out) if display else out,)
-
-
-def _alpha01(alpha):
-    return alpha.astype(jnp.float32) / 255.0 if jnp.issubdtype(alpha.dtype, jnp.integer) \
-        else alpha.astype(jnp.float32)
 
 
 def refocus(image: np.ndarray, disparity: np.ndarray, *, focus: float, strength: float = 1.0,
@@ -153,7 +137,7 @@ def refocus(image: np.ndarray, disparity: np.ndarray, *, focus: float, strength:
         margin = layered_margin(max_radius)
     else:
         ks = tuple(int(k) for k in kernel_sizes) if kernel_sizes else blend_kernels(max_radius)
-        fn = partial(_blend_tile, kernel_sizes=ks, **shape)
+        fn = partial(depth.blend_tile, kernel_sizes=ks, **shape)
         margin = tiling.halo(ks)
     scalars = [np.float32(v) for v in (focus, strength, gamma, highlight)]
     fn = partial(fn, focus=scalars[0], strength=scalars[1], gamma=scalars[2],

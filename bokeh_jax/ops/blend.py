@@ -114,6 +114,13 @@ def weights_from_depth(disparity: jax.Array, focus, strength, kernel_sizes: Sequ
 _ALPHA_EPS = 1e-6
 
 
+def unit_alpha(alpha: jax.Array) -> jax.Array:
+    """An (H,W) alpha channel as float32 in [0,1]: uint8 (0..255) or already float."""
+    alpha = jnp.asarray(alpha)
+    a = alpha.astype(jnp.float32)
+    return a / 255.0 if jnp.issubdtype(alpha.dtype, jnp.integer) else a
+
+
 def blend_photo(rgb: jax.Array, alpha: jax.Array | None, weights: jax.Array,
                 kernel_sizes: Sequence[int], method: str | None = None, *,
                 aperture: str = "gaussian", blades: int = 6,
@@ -131,9 +138,7 @@ def blend_photo(rgb: jax.Array, alpha: jax.Array | None, weights: jax.Array,
     if alpha is None:
         stack = blur_stack(rgb, kernel_sizes, **shape)
     else:
-        alpha = jnp.asarray(alpha)
-        a = alpha.astype(jnp.float32)
-        a = a / 255.0 if jnp.issubdtype(alpha.dtype, jnp.integer) else a
+        a = unit_alpha(alpha)
         both = blur_stack(jnp.concatenate([rgb * a[..., None], a[..., None]], -1),
                           kernel_sizes, **shape)
         stack = both[..., :3] / jnp.maximum(both[..., 3:], _ALPHA_EPS)

@@ -86,7 +86,11 @@ def _correlate(x: jax.Array, k: int, axis: int, centre: int, length: int,
 
     terms = [float(taps[r]) * take(0)]
     terms += [float(taps[r + j]) * (take(j) + take(-j)) for j in range(1, r + 1)]
-    # A balanced sum: XLA keeps the order, and a chain would serialise on the add latency.
+    return _balanced_sum(terms)
+
+
+def _balanced_sum(terms: list[jax.Array]) -> jax.Array:
+    # XLA keeps the order of the adds, and a chain would serialise on the add latency.
     while len(terms) > 1:
         terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i]
                  for i in range(0, len(terms), 2)]
@@ -304,7 +308,21 @@ def _stack_conv_2d(x: jax.Array, kernels: tuple[np.ndarray, ...]) -> jax.Array:
     return jnp.stack(outs, axis=1)
 
 
+def _stack_direct_2d(x: jax.Array, kernels: tuple[np.ndarray, ...]) -> jax.Array:
+    """Sums of shifted copies over the nonzero taps: for small kernels (k^2 slices)."""
+    _, h, w, _ = x.shape
+    outs = []
+    for kern in kernels:
+        k = kern.shape[0]
+        xp = _pad_2d(x, k // 2, k // 2)
+        outs.append(_balanced_sum([float(kern[i, j]) * xp[:, i:i + h, j:j + w]
+                                   for i in range(k) for j in range(k) if kern[i, j] != 0]))
+    return jnp.stack(outs, axis=1)
+
+
 _IMPLS_2D = {"fft": _stack_fft_2d, "conv": _stack_conv_2d}
+# filter_2d also takes "direct": sums of shifted copies, the fastest form for small kernels.
+_FILTERS_2D = {**_IMPLS_2D, "direct": _stack_direct_2d}
 
 
 def filter_2d(x: jax.Array, kernels: Sequence[np.ndarray], method: str = "fft") -> jax.Array:
@@ -312,11 +330,12 @@ def filter_2d(x: jax.Array, kernels: Sequence[np.ndarray], method: str = "fft") 
 
     Entry i equals ``cv2.filter2D(x, -1, kernels[i], borderType=cv2.BORDER_REFLECT_101)``;
     the kernels are static numpy arrays (e.g. :func:`~bokeh_jax.ops.aperture.radius_kernel`).
+    ``method``: "fft", "conv" or "direct" (sums of shifted copies, for small kernels).
     """
     kernels = tuple(np.asarray(k, np.float32) for k in kernels)
     if any(k.ndim != 2 or k.shape[0] != k.shape[1] or k.shape[0] % 2 == 0 for k in kernels):
         raise ValueError("filter_2d wants odd square kernels, e.g. (75, 75)")
-    return _IMPLS_2D[method](jnp.asarray(x, jnp.float32), kernels)
+    return _FILTERS_2D[method](jnp.asarray(x, jnp.float32), kernels)
 
 
 def blur_stack(x: jax.Array, kernel_sizes: Sequence[int], aperture: str = "gaussian",

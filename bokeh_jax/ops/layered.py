@@ -19,17 +19,17 @@ and nearer points hide farther ones. Like MPIB and Dr.Bokeh we approximate that 
 2. Back to front (farthest first), the layer's premultiplied colour and coverage are
    blurred with its kernel (disk, polygon or Gaussian of radius rho: size 2 rho + 1) and
    composited "over" what is behind: P <- C + (1 - A) P, coverage likewise.
-3. Before a layer goes over, the holes it leaves in what is behind (where the layer itself
-   and nearer layers sit in the photo: colour no camera saw) are filled from the visible
-   neighbourhood behind, by a normalised blur with the same kernel: its reach is exactly
-   how far the layer's blur uncovers. So a blurred foreground shows plausible background
-   through its soft edge instead of black, and a sharp subject never enters the blur of
-   the background behind it.
+3. Before it is blurred, each layer is extended under the pixels of the nearer layers
+   (colour no camera saw), with the colour of a normalised blur of its own visible pixels
+   (reach: the largest blur radius; made at the coarsest scale). So a blurred foreground
+   shows a plausible continuation of what is behind it through its soft edge instead of
+   black, two adjacent layers of one continuous surface leave no seam, and a sharp
+   subject never enters the blur of the background behind it.
 
 Light adds linearly: with ``gamma`` the colours are raised to ``gamma`` before blurring and
 the result to ``1/gamma`` after (BokehMe's gamma; 2.2 is close to sRGB's curve), so a small
-bright light keeps its energy as a bright disk. ``highlight`` boosts near-clipped pixels
-(whose true brightness the 8-bit photo lost) before the blur.
+bright light keeps its energy as a bright disk. ``highlight`` boosts small near-clipped
+lights (whose true brightness the 8-bit photo lost) before the blur.
 
 Everything is jnp: jit it with the layer radii and aperture static (focus, strength, gamma
 and highlight are traced, so changing them does not recompile), differentiate through it.
@@ -185,20 +185,9 @@ def _blur(planes: jax.Array, radius: float, aperture: str, blades: int, rotation
     if radius == 0:
         return planes
     kern = radius_kernel(aperture, radius, blades=blades, rotation=rotation)
-    k = kern.shape[0]
-    if k > DIRECT_MAX:
-        return filter_2d(planes[None], (kern,))[0, 0]
     # Small kernels: a sum of shifted copies beats two FFTs (memory-bound either way).
-    h, w, _ = planes.shape
-    r = k // 2
-    padded = jnp.pad(planes, ((r, r), (r, r), (0, 0)), mode="reflect" if min(h, w) > 1
-                     else "edge")
-    terms = [float(kern[i, j]) * padded[i:i + h, j:j + w]
-             for i in range(k) for j in range(k) if kern[i, j] > 0]
-    while len(terms) > 1:  # balanced, like ops.blur's shifted sums
-        terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i]
-                 for i in range(0, len(terms), 2)]
-    return terms[0]
+    method = "direct" if kern.shape[0] <= DIRECT_MAX else "fft"
+    return filter_2d(planes[None], (kern,), method=method)[0, 0]
 
 
 def _over(c, cov, p, a):

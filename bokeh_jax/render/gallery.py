@@ -29,7 +29,13 @@ from bokeh_jax.cli import ArgumentParser, enable_compilation_cache, parse_kernel
 from bokeh_jax.errors import UserError
 from bokeh_jax.files import check_output_folder
 from bokeh_jax.inference.depth import disparity_map, nearest_region_focus
-from bokeh_jax.inference.refocus import LENS_DEFAULTS, blur_picture, refocus
+from bokeh_jax.inference.refocus import (
+    DEFAULT_MAX_RADIUS,
+    LARGEST_RADIUS,
+    LENS_DEFAULTS,
+    blur_picture,
+    refocus,
+)
 from bokeh_jax.io import samples, viz
 from bokeh_jax.io.photos import read_depth, read_image, write_image
 from bokeh_jax.names import PAPER_KERNELS
@@ -49,11 +55,21 @@ def _parse_strengths(text: str) -> tuple[float, ...]:
     return values
 
 
-def motorcycle_rows(out: Path, strengths: Sequence[float], kernels: Sequence[int],
+def load_photos(pynet: Path | None) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(name, image, disparity at the image's size): the Middlebury photo first, then the
+    PyNET samples (their maps are 8-bit, half-size, brighter = nearer: disparity-like)."""
+    image, raw = samples.motorcycle()
+    photos = [("motorcycle", image, disparity_map(raw, image.shape[:2])[0])]
+    for name, photo, depth in (samples.pynet_pairs(pynet) if pynet else []):
+        rgb = read_image(photo)
+        photos.append((name, rgb, disparity_map(read_depth(depth), rgb.shape[:2])[0]))
+    return photos
+
+
+def motorcycle_rows(out: Path, image: np.ndarray, disparity: np.ndarray,
+                    strengths: Sequence[float], kernels: Sequence[int],
                     max_radius: float | None = None):
     """Renders the Middlebury photo: focus near/middle/far x strengths. Yields sheet rows."""
-    image, raw = samples.motorcycle()
-    disparity, _ = disparity_map(raw, image.shape[:2])
     focus = {name: float(np.percentile(disparity, q)) for name, q in FOCUS_PERCENTILES.items()}
     weights = blur_picture(disparity, focus=focus["middle"], renderer="blend",
                            kernel_sizes=kernels)
@@ -72,12 +88,10 @@ def motorcycle_rows(out: Path, strengths: Sequence[float], kernels: Sequence[int
         yield row, f"strength {s:g}"
 
 
-def pynet_rows(out: Path, root: Path, max_radius: float | None = None):
+def pynet_rows(out: Path, photos: Sequence[tuple[str, np.ndarray, np.ndarray]],
+               max_radius: float | None = None):
     """Renders the PyNET samples with their depth maps (default focus, strength 1)."""
-    for name, photo, depth in samples.pynet_pairs(root):
-        image = read_image(photo)
-        # PyNET's maps are 8-bit, half-size, brighter = nearer: a disparity-like map.
-        disparity, _ = disparity_map(read_depth(depth), image.shape[:2])
+    for name, image, disparity in photos:
         focus = nearest_region_focus(disparity)
         bokeh = refocus(image, disparity, focus=focus, display=True, max_radius=max_radius,
                         **LENS_DEFAULTS)
@@ -172,9 +186,9 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m bokeh_jax.gal
                              "lights; default %(default)s)")
     args = parser.parse_args(argv)
     kernels = parse_kernels(args.kernels)
-    if args.max_radius is not None and not 1 <= args.max_radius <= 256:
-        raise UserError(f"--max-radius {args.max_radius}: give 1..256 pixels (37 is the "
-                        "default)")
+    if args.max_radius is not None and not 1 <= args.max_radius <= LARGEST_RADIUS:
+        raise UserError(f"--max-radius {args.max_radius}: give 1..{LARGEST_RADIUS} pixels "
+                        f"({DEFAULT_MAX_RADIUS} is the default)")
     strengths = _parse_strengths(args.strengths)
     out = Path(args.out)
     check_output_folder(out, replaceable=True)
@@ -190,10 +204,10 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m bokeh_jax.gal
         print(f"(no PyNET samples at {args.pynet}: rendering the Middlebury photo only)")
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    jobs = [motorcycle_rows(out, strengths, kernels, args.max_radius)]
-    if pynet is not None:
-        jobs.append(pynet_rows(out, pynet, args.max_radius))
-    total = 1 + len(strengths) + (len(list(samples.pynet_pairs(pynet))) if pynet else 0)
+    photos = load_photos(pynet)  # once: the sheets and the lens sheet share them
+    jobs = [motorcycle_rows(out, *photos[0][1:], strengths, kernels, args.max_radius),
+            pynet_rows(out, photos[1:], args.max_radius)]
+    total = 1 + len(strengths) + len(photos) - 1
     rows, captions = [], []
     with tqdm(total=total, desc="gallery", unit="row") as bar:
         for job in jobs:
@@ -203,13 +217,9 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m bokeh_jax.gal
                 bar.update()
     sheet = write_image(out / "contact_sheet.jpg",
                         viz.contact_sheet(rows, tile_height=240, captions=captions))
-    image, raw = samples.motorcycle()
-    photos = [("motorcycle", image, disparity_map(raw, image.shape[:2])[0])]
-    for name, photo, depth in (samples.pynet_pairs(pynet) if pynet else []):
-        rgb = read_image(photo)
-        photos.append((name, rgb, disparity_map(read_depth(depth), rgb.shape[:2])[0]))
-    lens = lens_sheet(out, photos, count=max(1, args.lens_photos), max_radius=args.max_radius)
-    renders = 3 * len(strengths) + (total - 1 - len(strengths)) + len(LENS_VARIANTS)
+    count = min(max(1, args.lens_photos), len(photos))
+    lens = lens_sheet(out, photos, count=count, max_radius=args.max_radius)
+    renders = 3 * len(strengths) + len(photos) - 1 + count * len(LENS_VARIANTS)
     print(f"wrote {renders} renders, {sheet} and {lens} ({time.perf_counter() - t0:.1f} s)")
     print(f"open {sheet.resolve()} and {lens.resolve()} to see them")
     return 0
