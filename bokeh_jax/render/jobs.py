@@ -22,10 +22,6 @@ from bokeh_jax.io.photos import keeps_alpha, read_depth, read_photo, write_image
 from bokeh_jax.names import PAPER, PAPER_KERNELS
 from bokeh_jax.render.plan import Job
 
-# Depth mode without flags (README, "Depth mode defaults").
-DEPTH_RENDERER, DEPTH_APERTURE, DEPTH_GAMMA = (refocus.LENS_DEFAULTS[k] for k in
-                                               ("renderer", "aperture", "gamma"))
-
 
 def parse_focus(text: str) -> tuple[float, float, bool]:
     """'X,Y' (pixels) or 'X%,Y%' -> (x, y, relative)."""
@@ -67,14 +63,14 @@ class JobRenderer:
     def lens(self, focus: float) -> dict:
         """The :func:`bokeh_jax.refocus` settings the depth-mode flags give (the defaults:
         README, "Depth mode defaults")."""
-        a = self.args
-        renderer = a.renderer or ("blend" if a.kernels else DEPTH_RENDERER)
-        aperture = a.aperture or ("gaussian" if a.kernels else DEPTH_APERTURE)
+        a, default = self.args, refocus.LENS_DEFAULTS
+        renderer = a.renderer or ("blend" if a.kernels else default["renderer"])
+        aperture = a.aperture or ("gaussian" if a.kernels else default["aperture"])
         return dict(focus=focus, strength=1.0 if a.strength is None else a.strength,
                     max_radius=a.max_radius, aperture=aperture,
                     blades=6 if a.blades is None else a.blades,
                     rotation=0.0 if a.rotation is None else a.rotation, renderer=renderer,
-                    gamma=DEPTH_GAMMA if a.gamma is None else a.gamma,
+                    gamma=default["gamma"] if a.gamma is None else a.gamma,
                     highlight=0.0 if a.highlight is None else a.highlight,
                     kernel_sizes=self.kernels if a.kernels else None)
 
