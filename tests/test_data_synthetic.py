@@ -116,9 +116,17 @@ def test_random_scenes_keep_the_subject_sharp(seed):
     assert original.shape == bokeh.shape == (64, 96, 3) and depth.shape == (64, 96)
     assert 0.0 <= bokeh.min() and bokeh.max() <= 1.0
     subject = depth == np.float32(scene.focus_depth)
-    # Far from its silhouette (more than the largest blur radius) nothing else reaches it.
-    core = ndimage.binary_erosion(subject, iterations=int(np.ceil(1.6 * scene.r_inf)) + 1)
-    assert subject.sum() > 0
+    # Inside its soft rim, only a nearer (blurred) layer can cover the subject: the ground in
+    # front of it, within its blur radius. Everything else lies behind.
+    reach = np.zeros((scene.height + 2 * scene.margin, scene.width + 2 * scene.margin), bool)
+    for lay in scene.layers:
+        if lay.sort_depth < scene.focus_depth:
+            r = int(np.ceil(lay.radius)) + 1
+            h, w = lay.alpha.shape
+            reach[max(lay.top - r, 0):lay.top + h + r, max(lay.left - r, 0):lay.left + w + r] = 1
+    m = scene.margin
+    core = ndimage.binary_erosion(subject, iterations=1) & ~reach[m:-m, m:-m]
+    assert core.sum() >= 20  # the check below compares real pixels
     np.testing.assert_array_equal(bokeh[core], original[core])
     # The subject is the nearest object: every other object is at 1.25 z_f or farther.
     flat = [lay for lay in scene.layers if np.ndim(lay.depth) == 0]  # not ground bands
@@ -179,3 +187,25 @@ def test_cli_rejects_bad_sizes_in_one_line(tmp_path, capsys):
     code = run_main(prepare.main, ["synthetic_bokeh", "--data-dir", "/proc/bokeh_jax_tfds"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "cannot write there" in err
+
+
+def test_far_ground_is_prefiltered_not_aliased(monkeypatch):
+    """A floor of a one-texel checkerboard seen at a grazing angle: where a pixel spans
+    several texels (the far rows) it must show their average grey, as a camera would, not
+    point samples of black and white."""
+    def checkerboard(rng, h, w):
+        yy, xx = np.mgrid[0:h, 0:w]
+        return np.repeat(((yy + xx) % 2).astype(np.float32)[..., None], 3, axis=-1)
+
+    monkeypatch.setattr(synthetic.textures, "background_texture", checkerboard)
+    rng = np.random.default_rng(0)
+    hc, wc, y_h, z_f = 120, 160, 30.0, 2.0
+    y_sub = 100.0
+    y_w = int(np.ceil(y_h + (y_sub - y_h) * z_f / (4 * z_f)))  # the wall at 4 z_f
+    layers = synthetic._ground_layers(rng, hc, wc, y_h, y_w, y_sub, z_f, 10.0, 30.0)
+    far = layers[0].color[:, :3]  # the top rows of the floor: many texels per pixel
+    assert abs(float(far.mean()) - 0.5) < 0.05
+    assert float(far.std()) < 0.05
+    # The bottom rows are magnified: the pattern shows (bilinear, so not at full contrast).
+    near = layers[-1].color[:, -3:]
+    assert float(near.std()) > max(0.1, 4 * float(far.std()))

@@ -6,11 +6,9 @@ from typing import ClassVar
 
 import tensorflow_datasets as tfds
 
-from bokeh_jax.data import catalog
-
 
 class LocalBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
-    VERSION = tfds.core.Version(catalog.VERSION)
+    # Subclasses set VERSION from catalog.VERSIONS and add to RELEASE_NOTES.
     RELEASE_NOTES: ClassVar[dict[str, str]] = {"1.0.0": "Initial release."}
     # No checksums file to look for. (TFDS's own lookup also imports importlib_resources,
     # which TFDS 4.9.10 does not install, for any builder defined inside a package.)

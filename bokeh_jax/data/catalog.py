@@ -17,7 +17,9 @@ from pathlib import Path
 from bokeh_jax.errors import UserError
 from bokeh_jax.names import EBB, SYNTHETIC
 
-VERSION = "1.0.0"  # both builders; bump here and in the builder together
+# Each builder's version: a build from an older generator is not reused. synthetic_bokeh
+# 2.0.0: scenes calibrated to EBB! (docs/synthetic_data.md).
+VERSIONS = {EBB: "1.0.0", SYNTHETIC: "2.0.0"}
 # synthetic_bokeh's builder configs: one per size, split sizes and seed.
 SYNTHETIC_DEFAULT = {"height": 256, "width": 384, "num_train": 2000, "num_val": 200, "seed": 0}
 _CONFIG_RE = re.compile(r"^(\d+)x(\d+)_train(\d+)_val(\d+)_seed(\d+)$")
@@ -85,7 +87,8 @@ def canonical_name(name: str) -> str:
 
 def dataset_path(name: str, data_dir: str | os.PathLike | None = None) -> Path:
     """The folder of a build: ``DATA_DIR/<name>[/<config>]/<version>``."""
-    return data_dir_or_default(data_dir) / canonical_name(name) / VERSION
+    name = canonical_name(name)
+    return data_dir_or_default(data_dir) / name / VERSIONS[name.partition("/")[0]]
 
 
 def prepare_command(name: str, data_dir: str | os.PathLike | None = None) -> str:

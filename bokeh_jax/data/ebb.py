@@ -22,9 +22,10 @@ import numpy as np
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from bokeh_jax.data import images
+from bokeh_jax.data import catalog, images
 from bokeh_jax.data.builder_base import LocalBuilder
 from bokeh_jax.errors import UserError
+from bokeh_jax.names import EBB
 
 SPLITS = ("train", "val294")
 NUM_IDS = 4694  # ids 0..4693
@@ -120,6 +121,8 @@ def scan(manual_dir: str | Path, *, skip_bad: bool = False, progress: bool = Tru
 
 class Ebb(LocalBuilder):
     """EBB! pairs (all-in-focus / f1.8 bokeh JPEGs) from a local folder."""
+
+    VERSION = tfds.core.Version(catalog.VERSIONS[EBB])
 
     MANUAL_DOWNLOAD_INSTRUCTIONS = f"Pass the folder holding {LAYOUT} as --manual-dir."
 

@@ -4,20 +4,49 @@ Each example is a random scene of fronto-parallel layers at known depths, render
 all in focus (``original``, like EBB!'s narrow-aperture photo) and through a wide-aperture
 thin lens focused on the nearest object (``bokeh``).
 
+Calibration to EBB! (version 2.0.0)
+-----------------------------------
+The scenes are calibrated to what ``experiments/ebb_statistics.py`` measures on real EBB!
+pairs (``docs/synthetic_data.md`` has the tables), so that the baselines rank the same way
+on both (identity < blur 75 < blur 25 < blur 45, each within about 1 dB of EBB!'s):
+
+==========================================  ======================  ====================
+measured                                    EBB! (6 pairs, 1536 px)  here (96x144)
+==========================================  ======================  ====================
+background blur, Gaussian sigma (quartiles) 8.5 / 11 / 13.5 px      8 / 11 / 22 px
+exposure gain bokeh / original (median)     1.09                    1.06
+fine detail: gradient-energy share < 1.5 px 0.69                    0.74
+RMS removed by a sigma-8 blur               0.068                   0.074
+PSNR identity / blur 25 / 45 / 75           20.7/22.6/22.8/22.4     21.1/23.4/23.5/22.8
+==========================================  ======================  ====================
+
+* Blur radii are drawn in pixels, not in fractions of the frame: the wall's circle of
+  confusion has median 22 px (log-normal, ``BG_RADIUS_*``; a disk of radius R fits a
+  Gaussian of sigma about R/2). The blend's kernels (25/45/75) are pixels too, so pairs
+  of any size ask for the kernels a full-size EBB! photo does, and a model trained on them
+  renders real photos with the ``fullres`` policy (blend at full size).
+* Backgrounds and grounds are EBB!'s kind of content at the camera's own scale: photo
+  crops at native scale and procedural foliage (``textures.background_texture``); far
+  ground rows are prefiltered (no aliased false detail). Both photos share a slight
+  optical softening (sigma 0.3-0.7 px).
+* The bokeh photo is a separate exposure: a per-scene gain (median 1, log-sd 0.07, per
+  channel 0.02) on top of the brightening linear-light blurring gives by itself.
+
 Scene
 -----
 * A far background (a wall at depth ``z_bg``, 2-60 ``z_f`` away, log-uniform), in 60% of
   scenes a ground plane whose depth grows towards the horizon (perspective-mapped
   texture; the wall is then 2.5-6 ``z_f`` away), and 1-4 objects of varied shapes
   (ellipses, rounded boxes, wobbly blobs, stars, head-and-body figures) in front. The
-  subject is 1-3 m away and 35-75% of the image height.
+  subject is 1-3 m away and 20-60% of the image height.
 * The in-focus subject is the nearest object, at depth ``z_f``. As in EBB! photos, the
   camera focuses on the foreground, so where focus lies can be told from the image alone:
   the subject is also the largest object and occludes the others. Other objects lie at
   ``1.25 z_f`` or farther and look smaller with distance (pixel size ~ 1/z); with a
   ground plane each one stands on it at the row of its depth.
 * Textures are crops of scikit-image's sample photos mixed with procedural patterns
-  (see ``textures.py``); backgrounds may carry small point lights.
+  (see ``textures.py``); backgrounds (native-scale photo crops, foliage) may carry small
+  point lights.
 
 Lens model
 ----------
@@ -27,9 +56,10 @@ Lens model
 
       r(z) = r_inf * z_f * |1/z - 1/z_f| = r_inf * |z_f / z - 1|
 
-  where ``r_inf`` (the blur radius of a point at infinity) is drawn per scene as
-  2-5% of the image width. Points nearer than ``z_f`` (the ground at the bottom of
-  the frame) are blurred too (foreground blur).
+  where ``r_inf`` (the blur radius of a point at infinity) follows from the wall's
+  radius ``r_bg = r_inf (1 - z_f / z_bg)``, drawn per scene in pixels (above). Points
+  nearer than ``z_f`` (the ground at the bottom of the frame) are blurred too
+  (foreground blur).
 * Each layer is blurred with a normalised, anti-aliased disk of radius ``r(z)``:
   premultiplied colour and coverage (alpha) alike. A ground plane is cut into depth
   bands (radius steps of about 25%), each blurred with its own disk; a farther band
@@ -43,8 +73,9 @@ Lens model
   [1.5, 3]) with a highlight boost for values above 0.8 (up to 4x at white), then are
   mapped back; bright spots therefore dominate their disk and become bokeh balls. The
   mapping is inverted exactly, so in-focus pixels keep their value.
-* ``original`` is the same composite with ``r = 0`` everywhere, plus slight Gaussian
-  sensor noise (sigma 0.2-0.8% of full scale). ``depth`` is the depth in metres of the
+* ``original`` is the same composite with ``r = 0`` everywhere; both photos get the
+  optical softening, the bokeh one its exposure gain, the original slight Gaussian
+  sensor noise (sigma 0.1-0.5% of full scale). ``depth`` is the depth in metres of the
   front-most surface at each pixel (coverage >= 0.5) and ``focus_depth`` is ``z_f``.
 
 Everything is determined by ``(seed, split, index)`` so examples can be generated in
@@ -57,6 +88,7 @@ import dataclasses
 
 import numpy as np
 import scipy.fft
+from scipy import ndimage
 
 from bokeh_jax.data import textures
 
@@ -89,6 +121,10 @@ class Scene:
     gamma: float
     boost: float
     noise_sigma: float
+    # (3,) exposure and white-balance gain of the bokeh photo over the original (EBB!'s two
+    # photos are separate exposures).
+    gain: np.ndarray = dataclasses.field(default_factory=lambda: np.ones(3, np.float32))
+    softness: float = 0.0  # sigma (pixels) of the optics' blur both photos share
 
 
 def coc_radius(depth, focus_depth: float, r_inf: float):
@@ -207,14 +243,25 @@ def _ground_layers(rng, hc, wc, y_h, y_w, y_sub, z_f, r_inf, r_max) -> list[Laye
     z_min, z_max = k_depth / (hc - y_h), k_depth / (y_w - y_h)
     # Perspective texture mapping. A floor point at depth Z seen in column x lies
     # X = (x - cx) Z / F metres to the side; it takes the texel (s X, s (Z - z_min)) of a
-    # mirror-tiled texture. s is set so that the far end of the floor shows 1-2.5 texels
+    # mirror-tiled texture. s is set so that the far end of the floor shows 0.8-1.5 texels
     # per pixel (nearer rows are magnified, as they are in a photo).
     focal = wc * rng.uniform(1.2, 2.4)
-    s = rng.uniform(1.0, 2.5) * focal / z_max
-    base = textures.random_texture(rng, max(tex_h, 8), tex_w)
+    s = rng.uniform(0.8, 1.5) * focal / z_max
+    base = textures.background_texture(rng, max(tex_h, 8), tex_w)
     z = k_depth / (np.arange(y_w, hc) + 0.5 - y_h)[:, None]
     u = s * (np.arange(wc) + 0.5 - wc / 2.0)[None, :] * z / focal + rng.uniform(0, tex_w)
-    color = _sample_floor(base, s * (z[:, 0] - z_min), u).transpose(2, 0, 1)
+    # Where a pixel spans more than a texel (far rows), sample a prefiltered texture
+    # (a Gaussian of the footprint, as a mip-map would): point samples of a minified
+    # texture alias into false fine detail, several times EBB!'s gradient energy.
+    footprint = np.maximum(s * z[:, 0] / focal, s * z[:, 0] ** 2 / k_depth)  # texels/pixel
+    level = np.clip(np.round(2 * np.log2(np.maximum(footprint, 1.0))), 0, 8).astype(int)
+    color = np.empty((len(z), wc, 3), np.float32)
+    for lv in np.unique(level):
+        rows = level == lv
+        sigma = 0.5 * np.sqrt(max(2.0 ** lv - 1.0, 0.0))  # footprint 2**(lv/2) texels
+        tex = base if lv == 0 else ndimage.gaussian_filter(base, (sigma, sigma, 0), mode="wrap")
+        color[rows] = _sample_floor(tex, s * (z[rows, 0] - z_min), u[rows])
+    color = color.transpose(2, 0, 1)
 
     rows = np.arange(y_w, hc, dtype=np.float64) + 0.5
     row_depth = (k_depth / (rows - y_h))[:, None]
@@ -239,24 +286,46 @@ def _ground_layers(rng, hc, wc, y_h, y_w, y_sub, z_f, r_inf, r_max) -> list[Laye
     return layers
 
 
+# Calibration to EBB! (docs/synthetic_data.md, measured by experiments/ebb_statistics.py).
+# Blur: EBB!'s background tiles fit Gaussians of sigma 8.5 / 11 / 13.5 px (quartiles; 6-32
+# per photo) at 1536x1024; a disk of radius R spreads like sigma R/2. Radii are drawn in
+# pixels, not in fractions of the frame: the blend's kernels (25/45/75) are pixels too, so
+# at any image size the pairs ask for the same kernels EBB! does at full size.
+BG_RADIUS_MEDIAN = 26.0
+BG_RADIUS_LOG_SD = 0.45
+BG_RADIUS_RANGE = (6.0, 90.0)
+# Exposure: EBB!'s bokeh photo is brighter by x1.09 (median of the mean ratio; 0.97-1.25 over
+# the pairs, 5 of 6 brighter), nearly the same in every channel (spread about 0.02). Blurring
+# in linear light brightens by about that much on its own (a blurred mix of dark and bright
+# is brighter in sRGB than the mix of their sRGB values): with no extra gain our pairs
+# measure x1.09 too, so the gain only adds the exposure-to-exposure scatter.
+GAIN_MEDIAN = 1.0
+GAIN_LOG_SD = 0.07
+GAIN_CHANNEL_SD = 0.02
+# Subject: EBB!'s sharp subjects span 25-70% of the frame's height.
+SUBJECT_HEIGHT = (0.2, 0.6)
+
+
 def sample_scene(rng: np.random.Generator, height: int, width: int) -> Scene:
     """Draws a random scene (layers back to front) for an image of (height, width)."""
-    r_inf = width * rng.uniform(0.02, 0.05)
-    # Foreground ground rows can blur more than infinity; 1.6 r_inf bounds every radius.
-    margin = int(np.ceil(1.6 * r_inf)) + 2
-    hc, wc = height + 2 * margin, width + 2 * margin
     z_f = rng.uniform(1.0, 3.0)
     has_ground = rng.random() < 0.6
     # With a ground the wall must be near enough for the floor texture to stay sharp.
     z_bg = z_f * (rng.uniform(2.5, 6.0) if has_ground
                   else np.exp(rng.uniform(np.log(2.0), np.log(60.0))))
+    r_bg = float(np.clip(BG_RADIUS_MEDIAN * np.exp(rng.normal(0.0, BG_RADIUS_LOG_SD)),
+                         *BG_RADIUS_RANGE))
+    r_inf = r_bg / (1.0 - z_f / z_bg)  # the wall's radius r_inf (1 - z_f / z_bg) is r_bg
+    # Foreground ground rows can blur more than infinity; 1.6 r_inf bounds every radius.
+    margin = int(np.ceil(1.6 * r_inf)) + 2
+    hc, wc = height + 2 * margin, width + 2 * margin
 
-    bg_color = textures.random_texture(rng, hc, wc, lights=True).transpose(2, 0, 1)
+    bg_color = textures.background_texture(rng, hc, wc).transpose(2, 0, 1)
     layers = [Layer(0, 0, np.ascontiguousarray(bg_color), np.ones((hc, wc), np.float32),
                     z_bg, z_bg, float(coc_radius(z_bg, z_f, r_inf)))]
 
     # Subject: the nearest and largest object.
-    sub_h = rng.uniform(0.35, 0.75) * height
+    sub_h = rng.uniform(*SUBJECT_HEIGHT) * height
     if has_ground:
         y_h = margin + rng.uniform(0.15, 0.5) * height
         y_sub = max(y_h + 0.25 * height, margin + rng.uniform(0.7, 1.02) * height)
@@ -289,9 +358,12 @@ def sample_scene(rng: np.random.Generator, height: int, width: int) -> Scene:
     layers = [c for c in (_clip_layer(lay, hc, wc) for lay in layers + objects) if c is not None]
     # Far to near; at equal depth keep insertion order (ground before the object on it).
     layers.sort(key=lambda lay: -lay.sort_depth)
+    gain = GAIN_MEDIAN * np.exp(rng.normal(0.0, GAIN_LOG_SD)
+                                + rng.normal(0.0, GAIN_CHANNEL_SD, size=3))
     return Scene(height, width, margin, layers, z_f, r_inf,
                  gamma=rng.uniform(1.5, 3.0), boost=rng.uniform(0.0, 3.0),
-                 noise_sigma=rng.uniform(0.002, 0.008))
+                 noise_sigma=rng.uniform(0.001, 0.005), gain=gain.astype(np.float32),
+                 softness=rng.uniform(0.3, 0.7))
 
 
 # ---------------------------------------------------------------------------- render
@@ -374,7 +446,12 @@ def make_example(seed: int, split: str, index: int, height: int, width: int) -> 
     rng = np.random.default_rng([seed, SPLIT_CODES[split], index])
     scene = sample_scene(rng, height, width)
     original, bokeh, depth = render(scene)
+    # The camera's optics and demosaicking: a slight softening both photos share.
+    soft = (scene.softness, scene.softness, 0)
+    original = ndimage.gaussian_filter(original, soft, mode="mirror")
+    bokeh = ndimage.gaussian_filter(bokeh, soft, mode="mirror")
     original += rng.standard_normal(original.shape, np.float32) * np.float32(scene.noise_sigma)
+    bokeh *= scene.gain
 
     def to_u8(x: np.ndarray) -> np.ndarray:
         return (np.clip(x, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)

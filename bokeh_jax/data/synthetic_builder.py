@@ -22,6 +22,7 @@ from PIL import Image
 
 from bokeh_jax.data import catalog, synthetic
 from bokeh_jax.data.builder_base import LocalBuilder
+from bokeh_jax.names import SYNTHETIC
 
 
 @dataclasses.dataclass(eq=False)
@@ -53,7 +54,8 @@ def _new_config(height: int = 256, width: int = 384, num_train: int = 2000, num_
     if seed < 0:
         raise ValueError(f"seed={seed}: must be >= 0")
     return SyntheticBokehConfig(
-        name=catalog.config_name(height, width, num_train, num_val, seed), version=catalog.VERSION,
+        name=catalog.config_name(height, width, num_train, num_val, seed),
+        version=catalog.VERSIONS[SYNTHETIC],
         description=f"{num_train} train / {num_val} validation pairs at {height}x{width}, "
                     f"seed {seed}",
         height=height, width=width, num_train=num_train, num_val=num_val, seed=seed)
@@ -80,6 +82,12 @@ def _encode_example(args: tuple[int, str, int, int, int]) -> tuple[int, dict]:
 
 class SyntheticBokeh(LocalBuilder):
     """Synthetic all-in-focus / bokeh pairs with depth (see ``bokeh_jax.data.synthetic``)."""
+
+    VERSION = tfds.core.Version(catalog.VERSIONS[SYNTHETIC])
+    RELEASE_NOTES: ClassVar[dict[str, str]] = {
+        "1.0.0": "Initial release.",
+        "2.0.0": "Scenes calibrated to EBB!: blur radii in pixels, native-scale textures "
+                 "and foliage, exposure scatter, optics softening (docs/synthetic_data.md)."}
 
     BUILDER_CONFIGS: ClassVar[list[SyntheticBokehConfig]] = [DEFAULT_CONFIG]
 
