@@ -355,3 +355,21 @@ def test_real_ebb_samples_downscaled(shared_data, model):
                     for e in small])
     assert rows["identity"]["psnr"] == pytest.approx(want, abs=1e-4)
     assert all(np.isfinite(r[m]) for r in rows.values() for m in ("psnr", "ssim", "lpips"))
+
+
+def test_the_real_pairs_check_after_training(ckpt, pairs, full_run, tmp_path, capsys):
+    """The demo's held-out check on real pairs: eval.py's scores with baselines under the
+    checkpoint's policy, per pair, and a verdict line; skipped (said so) without pairs."""
+    from bokeh_jax.train import finish
+
+    summary = finish.evaluate_real_pairs(tmp_path, ckpt, pairs)
+    stdout = capsys.readouterr().out
+    assert summary["policy"] == "paper" and summary["num_images"] == len(SIZES)
+    rows = {r["name"]: r for r in summary["rows"]}
+    ref = {r["name"]: r for r in full_run[0]["rows"]}  # the same pairs scored directly
+    for name in ("model", "identity", f"blur_{KERNELS[0]}"):
+        assert rows[name]["psnr"] == pytest.approx(ref[name]["psnr"], abs=1e-6)
+    assert len(_csv(tmp_path / "eval_real")) == len(SIZES)
+    assert "model beats every baseline" in stdout or "model does NOT beat" in stdout
+    assert finish.evaluate_real_pairs(tmp_path / "w2", ckpt, tmp_path / "none") is None
+    assert "skipping the real-photo check" in capsys.readouterr().out

@@ -216,6 +216,32 @@ def test_learned_renderer_matches_model_weights_and_opencv(aperture, model, poly
         np.testing.assert_allclose(model.render(rgb, policy=policy), out.bokeh, atol=1e-6)
 
 
+def test_the_checkpoint_policy_is_the_default(tiny_ckpt, model, tmp_path, capsys):
+    """A checkpoint trained for "fullres" (the demo's: its pairs' blur is in full-size
+    pixels) renders that way unless told otherwise; old checkpoints stay "paper"."""
+    folder = tmp_path / "fullres_ckpt"
+    shutil.copytree(tiny_ckpt, folder)
+    meta_file = folder / "bokeh_jax.json"
+    meta_file.write_text(json.dumps({**json.loads(meta_file.read_text()), "policy": "fullres"}))
+    fullres = load_model(folder)
+    assert (model.policy, fullres.policy) == ("paper", "fullres")
+    rgb = _photo().astype(np.float32) / 255.0
+    want = render_photo(model.module, model.variables, model.resolution, rgb, policy="fullres")
+    paper = render_photo(model.module, model.variables, model.resolution, rgb, policy="paper")
+    assert np.abs(want.bokeh - paper.bokeh).max() > 1e-3  # the policies differ here
+    np.testing.assert_array_equal(fullres.render(rgb), want.bokeh)
+    np.testing.assert_array_equal(fullres.render(rgb, policy="paper"), paper.bokeh)
+    Image.fromarray(_photo()).save(tmp_path / "p.png")
+    for ckpt, flags, said in ((folder, [], "policy fullres"),
+                              (folder, ["--policy", "paper"], "policy paper"),
+                              (tiny_ckpt, [], "policy paper")):
+        out = tmp_path / f"out_{len(flags)}_{ckpt.name}.png"
+        code, stdout, stderr = _cli([tmp_path / "p.png", "-o", out, "--checkpoint", ckpt,
+                                     *flags], capsys)
+        assert code == 0, stderr
+        assert said in stdout
+
+
 def test_resize_matches_jax_resize():
     x = np.random.default_rng(4).random((8, 12, 5)).astype(np.float32)
     for hw in ((37, 50), (3, 5)):

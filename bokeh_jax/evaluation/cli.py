@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from bokeh_jax.cli import ArgumentParser, enable_compilation_cache
 from bokeh_jax.errors import UserError
-from bokeh_jax.names import EBB, PAPER, POLICIES
+from bokeh_jax.names import EBB, POLICIES
 
 EXAMPLES = """examples:
   {prog} --checkpoint runs/ebb/phase3 --dataset ebb --split val294 --out runs/ebb/eval \\
@@ -40,9 +40,10 @@ def parser(prog: str) -> ArgumentParser:
     p.add_argument("--skip-unpaired", action="store_true",
                    help="with --pairs-dir: leave out files that have no partner (listed) "
                         "instead of stopping")
-    p.add_argument("--policy", choices=POLICIES, default=PAPER,
+    p.add_argument("--policy", choices=POLICIES, default=None,
                    help="paper: resize to the model's resolution and back; fullres: blend at "
-                        "full size with upsampled weight maps (default: %(default)s)")
+                        "full size with upsampled weight maps (default: the one the checkpoint "
+                        "was trained for, else paper)")
     p.add_argument("--out", default=None, help="folder for the CSV, summary.json, results.md "
                                                "and visual grids")
     p.add_argument("--baselines", action="store_true",
@@ -81,11 +82,12 @@ def main(argv: Sequence[str] | None = None, prog: str = "bokeh-jax eval") -> int
         args.dataset, args.split, data_dir=args.data_dir, pairs_dir=args.pairs_dir,
         skip_unpaired=args.skip_unpaired)
     model = load_model(path)
+    policy = args.policy or model.policy
     summary = evaluate(
-        model, examples, policy=args.policy, lpips=not args.no_lpips, baselines=args.baselines,
+        model, examples, policy=policy, lpips=not args.no_lpips, baselines=args.baselines,
         num_visuals=args.num_visuals, out_dir=args.out, progress=not args.quiet,
         max_images=args.max_images, dataset=dataset, split=split, checkpoint=str(path))
-    print(f"{dataset} / {split}: {summary['num_images']} images, policy {args.policy}, "
+    print(f"{dataset} / {split}: {summary['num_images']} images, policy {policy}, "
           f"{summary['images_per_second']:.3g} images/s")
     print(format_table(summary))
     for line in summary["notes"]:

@@ -38,6 +38,12 @@ class BokehModel:
         return tuple(self.metadata["resolution"])
 
     @property
+    def policy(self) -> str:
+        """The test policy the model was trained for (its config's ``val_policy``): what
+        :meth:`render`, eval and the render CLI use unless told otherwise."""
+        return self.metadata.get("policy", PAPER)
+
+    @property
     def has_depth_head(self) -> bool:
         return bool(self.metadata.get("has_depth_head", True))
 
@@ -57,15 +63,16 @@ class BokehModel:
         """(N,H,W,3) RGB in [0,1], H and W multiples of 16 -> (N,H,W,K+1) blend weights."""
         return _maps(self.module, self.variables, self._checked(images))[0]
 
-    def render(self, image, policy: str = PAPER, return_aux: bool = False,
+    def render(self, image, policy: str | None = None, return_aux: bool = False,
                alpha: np.ndarray | None = None):
         """Renders one (H,W,3) image of any size (float in [0,1] or uint8).
 
         policy "paper": resize to :attr:`resolution` (turned to the image's orientation),
         run the network, resize the rendered image back (bilinear). "fullres": upsample the
-        weight maps instead and blend at the input's size. Returns the (H,W,3) float32 bokeh
-        image, or a :class:`~bokeh_jax.inference.learned.Rendered` with the upsampled
-        weights, log-depth and disparity if ``return_aux``. ``alpha``: (H,W) uint8 or None.
+        weight maps instead and blend at the input's size; None: :attr:`policy`. Returns the
+        (H,W,3) float32 bokeh image, or a :class:`~bokeh_jax.inference.learned.Rendered`
+        with the upsampled weights, log-depth and disparity if ``return_aux``.
+        ``alpha``: (H,W) uint8 or None.
         """
         image = np.asarray(image)
         if image.ndim != 3 or image.shape[-1] != 3:
@@ -73,7 +80,7 @@ class BokehModel:
         if image.dtype == np.uint8:
             image = image.astype(np.float32) / 255.0
         out = render_photo(self.module, self.variables, self.resolution, image, alpha,
-                           policy=policy, with_weights=return_aux,
+                           policy=policy or self.policy, with_weights=return_aux,
                            with_depth=return_aux and self.has_depth_head)
         return out if return_aux else out.bokeh
 

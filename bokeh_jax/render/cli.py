@@ -9,7 +9,8 @@ and TIFF, else .png; or --format).
 Modes:
   learned  --checkpoint DIR [--policy paper|fullres]: the checkpoint's trained blend
            weights (Eq. 1-2); "paper" renders at the checkpoint's resolution and resizes
-           back (the paper's test policy), "fullres" blends the full-size photo.
+           back (the paper's test policy), "fullres" blends the full-size photo; the
+           default is the policy the checkpoint was trained for (the demo's: fullres).
   depth    --depth FILE_OR_FOLDER [--depth-kind disparity|depth] or --depth auto (with
            --checkpoint: its depth head): weights from the depth map, sharp at --focus X,Y
            (a pixel of the photo as displayed; or X%,Y%) or --focus-depth V (a disparity in
@@ -54,7 +55,7 @@ from bokeh_jax.errors import UserError, one_line
 from bokeh_jax.files import check_can_write
 from bokeh_jax.inference.refocus import DEFAULT_MAX_RADIUS, LARGEST_RADIUS, RENDERERS
 from bokeh_jax.inference.tiling import DEFAULT_WINDOW
-from bokeh_jax.names import PAPER, PAPER_KERNELS, POLICIES
+from bokeh_jax.names import PAPER_KERNELS, POLICIES
 from bokeh_jax.ops.aperture import APERTURES
 from bokeh_jax.render import jobs as render_jobs
 from bokeh_jax.render import plan as render_plan
@@ -69,7 +70,8 @@ def parser(prog: str = "python -m bokeh_jax.render") -> ArgumentParser:
     p.add_argument("--checkpoint", metavar="DIR", help="trained or converted checkpoint folder")
     p.add_argument("--policy", choices=POLICIES,
                    help="learned mode: render at the checkpoint's resolution and resize back "
-                        "(paper, default) or blend at full resolution (fullres)")
+                        "(paper) or blend at full resolution (fullres); default: the policy "
+                        "the checkpoint was trained for (paper for converted checkpoints)")
     p.add_argument("--depth", metavar="FILE_OR_FOLDER|auto",
                    help="depth mode: a depth map, a folder of maps named like the photos, or "
                         "'auto' (the checkpoint's depth head)")
@@ -193,7 +195,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m bokeh_jax.ren
     dev = jax.devices()[0]
     kind = "" if dev.device_kind.lower() == dev.platform.lower() else f" ({dev.device_kind})"
     if args.depth is None:
-        mode = "learned, policy " + (args.policy or PAPER)
+        mode = "learned, policy " + (args.policy or render.model.policy)
         net = render.model.module
         if net.aperture != "gaussian":  # from the checkpoint's metadata
             mode += f", {net.blades}-blade polygon" if net.aperture == "polygon" else ", disk"

@@ -19,7 +19,7 @@ from bokeh_jax.inference.model import BokehModel, load_model
 from bokeh_jax.inference.tiling import DEFAULT_WINDOW
 from bokeh_jax.io import viz
 from bokeh_jax.io.photos import keeps_alpha, read_depth, read_photo, write_image, write_photo
-from bokeh_jax.names import PAPER, PAPER_KERNELS
+from bokeh_jax.names import PAPER_KERNELS
 from bokeh_jax.render.plan import Job
 
 
@@ -77,7 +77,7 @@ class JobRenderer:
     def _learned(self, rgb, alpha, *, with_weights=False, with_depth=False):
         m = self.model
         return render_photo(m.module, m.variables, m.resolution, rgb, alpha,
-                            policy=self.args.policy or PAPER, with_weights=with_weights,
+                            policy=self.args.policy or m.policy, with_weights=with_weights,
                             with_depth=with_depth, window=self.args.tile, display=True)
 
     def __call__(self, job: Job) -> list[str]:

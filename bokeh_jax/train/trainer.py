@@ -145,7 +145,7 @@ def _export(path: Path, variables: dict, config, carried: dict, extra: dict) -> 
     meta = {"kind": "trained", "kernel_sizes": list(config.kernel_sizes),
             "head_kernel": config.head_kernel, "aperture": config.aperture,
             "blades": config.blades, "rotation": config.rotation,
-            "resolution": list(config.resolution),
+            "resolution": list(config.resolution), "policy": config.val_policy,
             "phase": config.phase, "dataset": config.dataset, **carried, **extra}
     try:
         checkpoint.save_checkpoint(path, variables, meta, force=True)
@@ -302,6 +302,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         best = train_phase(pc, workdir)
     if config.eval_at_end:
         finish.evaluate_at_end(phases[-1], workdir, best)
+        finish.evaluate_real_pairs(workdir, best)
     if config.render_at_end:
         finish.render_samples(best, workdir / "renders")
     return best
