@@ -370,6 +370,10 @@ def test_the_real_pairs_check_after_training(ckpt, pairs, full_run, tmp_path, ca
     for name in ("model", "identity", f"blur_{KERNELS[0]}"):
         assert rows[name]["psnr"] == pytest.approx(ref[name]["psnr"], abs=1e-6)
     assert len(_csv(tmp_path / "eval_real")) == len(SIZES)
+    grids = [Image.open(p) for p in sorted((tmp_path / "eval_real" / "visuals").glob("*.png"))]
+    assert len(grids) == len(SIZES)  # every pair has its grid, stacked in the contact sheet
+    sheet = Image.open(tmp_path / "eval_real" / "contact_sheet.jpg")
+    assert sheet.size == (max(g.size[0] for g in grids), sum(g.size[1] for g in grids))
     assert "model beats every baseline" in stdout or "model does NOT beat" in stdout
     assert finish.evaluate_real_pairs(tmp_path / "w2", ckpt, tmp_path / "none") is None
     assert "skipping the real-photo check" in capsys.readouterr().out

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import ml_collections
 import numpy as np
+from PIL import Image
 from tqdm import tqdm
 
-from bokeh_jax.evaluation.reports import format_table
+from bokeh_jax.evaluation.reports import VISUALS_DIR, format_table
 from bokeh_jax.evaluation.scoring import evaluate
 from bokeh_jax.inference.model import load_model
 from bokeh_jax.io import samples, viz
@@ -56,9 +57,17 @@ def evaluate_real_pairs(workdir: Path, best: Path, pairs_dir: Path | None = None
     summary = evaluate(model, examples, policy=model.policy, lpips=True, baselines=True,
                        num_visuals=len(examples), out_dir=out, dataset=dataset, split=split,
                        checkpoint=str(best))
+    # One contact sheet of every pair's grid (input | ours | target | weights | depth).
+    grids = [np.asarray(Image.open(p).convert("RGB"))
+             for p in sorted((out / VISUALS_DIR).glob("*.png"))]
+    width = max(g.shape[1] for g in grids)
+    sheet = np.concatenate([np.pad(g, ((0, 0), (0, width - g.shape[1]), (0, 0)))
+                            for g in grids])
+    write_image(out / "contact_sheet.jpg", sheet)
     print(f"real photos ({pairs_dir}), policy {model.policy}:")
     print(format_table(summary))
-    print(f"{_verdict(summary, 'real EBB! pairs')}; per-pair scores in {out / 'per_image.csv'}")
+    print(f"{_verdict(summary, 'real EBB! pairs')}; per-pair scores in {out / 'per_image.csv'}"
+          f", contact sheet {out / 'contact_sheet.jpg'}")
     return summary
 
 
