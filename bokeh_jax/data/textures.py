@@ -153,7 +153,7 @@ _LEAF_COLORS = np.array([[0.10, 0.18, 0.06], [0.20, 0.32, 0.10], [0.33, 0.45, 0.
 def foliage(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     """Procedural foliage: overlapping small leaves over dark gaps, sometimes with branches.
 
-    Leaves are ellipses 2-12 px long at random angles, each with its own shade of a
+    Leaves are ellipses about 3-20 px long at random angles, each with its own shade of a
     scene palette and a lit edge, painted back to front with the farther ones darker;
     what shows between them is a dark shadow or, in a third of the scenes, sky.
     Leaf size, contrast and a slight optical softening give it about EBB!'s fine-detail
