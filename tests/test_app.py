@@ -268,7 +268,8 @@ def test_page_handlers_turn_mistakes_into_messages(page, files, tmp_path, monkey
     bad = p.load(scene, str(files["text"]), str(files["depth"]), "disparity", False,
                  *_controls())
     assert bad[0] is scene and bad[3].startswith("**Error:**")
-    assert "cannot read it as an image" in bad[3]
+    assert "notes.txt: cannot read it as an image" in bad[3]
+    assert str(files["text"].parent) not in bad[3]  # named by its name, not its folder
     assert "now drop its depth map" in p.load(None, str(files["photo"]), None, "disparity",
                                               False, *_controls())[3]
 
@@ -313,3 +314,16 @@ def test_missing_gradio_says_how_to_install(monkeypatch, capsys):
 def test_default_host_is_loopback():
     args = app_cli.parser().parse_args([])
     assert (args.host, args.port) == ("127.0.0.1", 7860)
+
+
+def test_page_with_a_checkpoint_takes_depth_from_its_head(page, files, tiny_model, tmp_path):
+    p = page.Page(tiny_model, preview_size=PREVIEW, root=tmp_path)
+    scene, _, info, message = p.load(None, str(files["photo"]), None, "disparity", False,
+                                     *_controls())[:4]
+    assert message == "" and "depth from the checkpoint's depth head" in info
+    learned = _controls(engine.Lens(mode="learned", policy="fullres", max_radius=RADIUS))
+    full = p.full(scene, False, *learned)
+    assert "learned weights (fullres policy)" in full[2]
+    ref = render_photo(tiny_model.module, tiny_model.variables, tiny_model.resolution,
+                       scene.photo.rgb, policy="fullres", display=True).bokeh
+    np.testing.assert_array_equal(np.asarray(Image.open(full[1])), ref)

@@ -51,6 +51,11 @@ MODES = ("depth", "learned")
 DEPTH_KINDS = ("disparity", "depth")
 
 
+class NeedsDepth(UserError):
+    """The photo is read, but there is nothing to take its depth from yet (the page shows it
+    as a note: the user drops the photo first, then its depth map)."""
+
+
 @dataclass(frozen=True)
 class Lens:
     """The page's controls. The depth-mode defaults are the render CLI's (LENS_DEFAULTS)."""
@@ -158,9 +163,9 @@ def load_scene(photo_path: str | Path, depth_path: str | Path | None = None, *,
         notes.append("this checkpoint has no depth head: learned mode only, or drop a depth "
                      "map to focus by clicking")
     else:
-        raise UserError(f"{photo_path.name} is read; now drop its depth map (brighter = nearer, "
-                        "or choose 'depth' below), or start the app with --checkpoint DIR to "
-                        "estimate depth with its depth head")
+        raise NeedsDepth(f"{photo_path.name} is read; now drop its depth map (brighter = "
+                         "nearer, or choose 'depth' below), or start the app with --checkpoint "
+                         "DIR to estimate depth with its depth head")
     small_hw = preview_hw(photo.hw, preview_size)
     workdir = Path(tempfile.mkdtemp(prefix="scene_", dir=root))
     return Scene(photo_path, photo, disparity, depth_from, resize(photo.rgb, small_hw),

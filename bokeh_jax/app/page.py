@@ -60,8 +60,13 @@ class Page:
 
     # --- helpers --------------------------------------------------------------------------
     @staticmethod
-    def lens(values) -> engine.Lens:
-        return engine.Lens(**dict(zip(CONTROLS, values, strict=True)))
+    def lens(values, scene: engine.Scene | None = None) -> engine.Lens:
+        """The controls' values (in CONTROLS' order) as a Lens; a scene without disparity (a
+        checkpoint without a depth head, no map) renders in learned mode."""
+        lens = engine.Lens(**dict(zip(CONTROLS, values, strict=True)))
+        if scene is not None and scene.disparity is None and lens.mode == "depth":
+            lens = engine.Lens(mode="learned", policy=lens.policy)
+        return lens
 
     def _draw(self, scene: engine.Scene, lens: engine.Lens, show_maps: bool, *, preview: bool,
               notes=()):
@@ -90,14 +95,18 @@ class Page:
         message = _message("; ".join([*scene.notes, *notes]), "note")
         return (scene, str(engine.save_view(scene, out.bokeh)), info, message, download, *maps)
 
-    def _guard(self, fn, scene, *args):
-        """Runs a handler; a user's mistake (or a bug) becomes a message in the page."""
+    def _guard(self, fn, scene, uploads=()):
+        """Runs a handler; a user's mistake (or a bug) becomes a message in the page.
+
+        ``uploads``: the files' paths in Gradio's upload folder, named by their own names
+        in messages (the folder means nothing to the user)."""
         try:
-            return fn(scene, *args)
-        except UserError as e:
-            return self._failed(scene, one_line(e))
-        except ValueError as e:  # the library's checks of values (bad control ranges)
-            return self._failed(scene, one_line(e))
+            return fn(scene)
+        except (UserError, ValueError) as e:  # ValueError: the library's checks of values
+            text = one_line(e)
+            for path in filter(None, uploads):
+                text = text.replace(str(path), Path(path).name)
+            return self._failed(scene, text)
         except MemoryError:
             return self._failed(scene, "out of memory: the photo is too large for this "
                                        "machine; shrink it first")
@@ -121,33 +130,30 @@ class Page:
                 engine.discard(scene)
                 return (None, None, "", _message("drop a photo to start", "note"),
                         gr.DownloadButton(value=None, interactive=False), None, None)
-            if depth_file is None and self.model is None:  # the map comes next: a note
-                engine.discard(scene)
-                return (None, None, "", _message(f"{Path(photo).name} is here; now drop its "
-                                                 "depth map (brighter = nearer, or choose "
-                                                 "'depth' below), or start the app with "
-                                                 "--checkpoint DIR to estimate depth", "note"),
-                        gr.DownloadButton(value=None, interactive=False), None, None)
             key = (photo, depth_file, depth_kind)
             if scene is not None and scene.inputs == key:
                 return (scene, *[gr.skip()] * 6)  # the same files again (a sample's 2 fields)
-            new = engine.load_scene(photo, depth_file, depth_kind=depth_kind, model=self.model,
-                                    preview_size=self.preview_size, root=self.root)
+            try:
+                new = engine.load_scene(photo, depth_file, depth_kind=depth_kind,
+                                        model=self.model, preview_size=self.preview_size,
+                                        root=self.root)
+            except engine.NeedsDepth as e:  # the map comes next: a note, not an error
+                engine.discard(scene)
+                return (None, None, "", _message(one_line(e), "note"),
+                        gr.DownloadButton(value=None, interactive=False), None, None)
             new.inputs = key
             engine.discard(scene)
-            lens = self.lens(controls)
-            if new.disparity is None and lens.mode == "depth":
-                lens = engine.Lens(mode="learned", policy=lens.policy)
-            return self._draw(new, lens, show_maps, preview=True)
+            return self._draw(new, self.lens(controls, new), show_maps, preview=True)
 
-        return self._guard(run, scene)  # a bad file keeps the old scene on the page
+        # A bad file keeps the old scene on the page.
+        return self._guard(run, scene, uploads=(photo, depth_file))
 
     def click(self, evt: gr.SelectData, scene, show_maps, *controls):
         """A click on the picture: focus there (the CLI's focus_at), preview."""
         def run(scene):
             if scene is None:
                 raise UserError("drop a photo first (or pick a sample below)")
-            lens = self.lens(controls)
+            lens = self.lens(controls, scene)
             if evt.index is None or len(evt.index) != 2:
                 raise UserError("click inside the picture")
             scene.focus_xy = engine.pixel_of_click(scene, evt.index)
@@ -163,7 +169,7 @@ class Page:
         """A slider being dragged: the reduced-size render."""
         if scene is None:
             return self._failed(scene, "")
-        return self._guard(lambda s: self._draw(s, self.lens(controls), show_maps,
+        return self._guard(lambda s: self._draw(s, self.lens(controls, s), show_maps,
                                                 preview=True), scene)
 
     def full(self, scene, show_maps, *controls):
@@ -172,9 +178,7 @@ class Page:
             return (scene, *[gr.skip()] * 6)
 
         def run(scene):
-            lens = self.lens(controls)
-            if scene.disparity is None and lens.mode == "depth":
-                lens = engine.Lens(mode="learned", policy=lens.policy)
+            lens = self.lens(controls, scene)
             if scene.full_key == engine.full_key(scene, lens, show_maps):
                 return (scene, *[gr.skip()] * 6)  # already drawn
             return self._draw(scene, lens, show_maps, preview=False)
@@ -195,11 +199,10 @@ def build(model: BokehModel | None = None, *, preview_size: int = engine.PREVIEW
         message = gr.Markdown(elem_id="message")
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
-                with gr.Row():
-                    photo = gr.File(label="Photo (JPEG, PNG, WebP, TIFF...)", type="filepath",
-                                    elem_id="photo", height=140)
-                    depth = gr.File(label="Depth map (optional with --checkpoint)",
-                                    type="filepath", elem_id="depth", height=140)
+                photo = gr.File(label="Photo (JPEG, PNG, WebP, TIFF...)", type="filepath",
+                                elem_id="photo", height=120)
+                depth = gr.File(label="Depth map (optional with --checkpoint)",
+                                type="filepath", elem_id="depth", height=120)
                 if examples:
                     gr.Examples(examples, inputs=[photo, depth],
                                 label="Sample photos with their depth (click one)")
@@ -230,7 +233,8 @@ def build(model: BokehModel | None = None, *, preview_size: int = engine.PREVIEW
                                          "paper's Eq. 1")
                 max_radius = gr.Slider(4, 128, default.max_radius, step=1,
                                        label="Largest blur radius (pixels, full size)")
-                show_maps = gr.Checkbox(False, label="Show the depth and blur maps")
+                show_maps = gr.Checkbox(False, label="Show the depth and blur maps",
+                                        elem_id="show_maps")
                 download = gr.DownloadButton("Download full size", interactive=False,
                                              elem_id="download")
             with gr.Column(scale=2):
@@ -240,9 +244,10 @@ def build(model: BokehModel | None = None, *, preview_size: int = engine.PREVIEW
                 info = gr.Markdown(elem_id="info")
                 with gr.Row(visible=False) as maps_row:
                     depth_view = gr.Image(label="Disparity (bright = near)", interactive=False,
-                                          buttons=[], elem_id="depth_view")
+                                          buttons=[], elem_id="depth_view", height=280)
                     blur_view = gr.Image(label="Blur (bright or coloured = more)",
-                                         interactive=False, buttons=[], elem_id="blur_view")
+                                         interactive=False, buttons=[], elem_id="blur_view",
+                                         height=280)
 
         by_name = dict(mode=mode, policy=policy, strength=strength, gamma=gamma,
                        highlight=highlight, aperture=aperture, blades=blades, rotation=rotation,
