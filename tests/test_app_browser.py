@@ -64,9 +64,10 @@ def browser_parts():
 def server(browser_parts, tmp_path_factory):
     """The app, as a user starts it, on a free loopback port; its log in the tmp folder."""
     port = _free_port()
-    log = tmp_path_factory.mktemp("app_server") / "server.log"
-    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH",
-                                                                               ""))
+    tmp = tmp_path_factory.mktemp("app_server")
+    log = tmp / "server.log"
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               GRADIO_TEMP_DIR=str(tmp / "gradio"), TMPDIR=str(tmp))
     with open(log, "w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "bokeh_jax.app", "--port", str(port),
                                  "--preview-size", str(PREVIEW), "--no-samples"],
@@ -93,6 +94,9 @@ def server(browser_parts, tmp_path_factory):
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
+    # Stopped like `kill` does: its temporary files (samples, renders) went with it.
+    assert proc.returncode == 0 and not list(tmp.glob("bokeh_jax_app_*")), proc.returncode
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,8 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import signal
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -84,6 +86,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m bokeh_jax.app
     model = load_model(args.checkpoint) if args.checkpoint else None
     root = Path(tempfile.mkdtemp(prefix="bokeh_jax_app_"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)
+    # `kill` (SIGTERM) exits like Ctrl-C does, so the temporary files go too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     pairs = [] if args.no_samples else examples.write_samples(root / "samples")
     demo = page.build(model, preview_size=args.preview_size or engine.PREVIEW_SIZE,
                       examples=pairs, root=root,
