@@ -230,11 +230,12 @@ def test_download_keeps_alpha_and_names(tmp_path):
 
 def test_samples_are_real_photos_with_their_depth(tmp_path):
     pairs = examples.write_samples(tmp_path)
-    photo, depth_map = map(Path, pairs[0])
+    label, photo, depth_map = pairs[0][0], *map(Path, pairs[0][1:])
+    assert label == "Middlebury motorcycle"
     assert photo.parent == tmp_path and depth_map.suffix == ".npy"
     scene = engine.load_scene(photo, depth_map, root=tmp_path)
     assert scene.hw == (500, 741) and 0 <= scene.disparity.min() < scene.disparity.max() <= 1
-    assert all(Path(p).is_file() for pair in pairs for p in pair)
+    assert all(Path(p).is_file() for _, *files in pairs for p in files)
 
 
 # --- the page's handlers (Gradio objects, no server) ----------------------------------------

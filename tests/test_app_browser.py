@@ -192,6 +192,7 @@ def _click(d, xy: tuple[int, int]) -> None:
     from selenium.webdriver.common.by import By
 
     img = d.find_element(By.CSS_SELECTOR, "#result img")
+    d.execute_script("arguments[0].scrollIntoView({block: 'center'})", img)
     box = d.execute_script("const r = arguments[0].getBoundingClientRect();"
                            "return [r.width, r.height, arguments[0].naturalWidth,"
                            " arguments[0].naturalHeight];", img)

@@ -92,7 +92,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m bokeh_jax.app
     demo = page.build(model, preview_size=args.preview_size or engine.PREVIEW_SIZE,
                       examples=pairs, root=root,
                       checkpoint_name=Path(args.checkpoint).name if args.checkpoint else None)
-    shared = sorted({str(Path(p).parent) for pair in pairs for p in pair})
+    shared = sorted({str(Path(p).parent) for _, *files in pairs for p in files})
     print(f"bokeh-jax app: open http://{args.host}:{args.port} in a browser (Ctrl-C stops it)"
           + ("" if args.host in ("127.0.0.1", "localhost") else
              f"; listening on {args.host}: reachable from other machines"), flush=True)

@@ -20,8 +20,8 @@ from bokeh_jax.io.viz import to_uint8
 MAX_SHARED = 3  # a few of the shared samples; the page stays short
 
 
-def write_samples(folder: str | Path) -> list[list[str]]:
-    """[photo, depth map] pairs for the page's examples; the motorcycle is written to
+def write_samples(folder: str | Path) -> list[tuple[str, str, str]]:
+    """(label, photo, depth map) of the page's examples; the motorcycle is written to
     ``folder``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -29,9 +29,9 @@ def write_samples(folder: str | Path) -> list[list[str]]:
     photo, depth = folder / "motorcycle.png", folder / "motorcycle_disparity.npy"
     write_image(photo, to_uint8(image), compress_level=1)
     np.save(depth, disparity)
-    pairs = [[str(photo), str(depth)]]
+    found = [("Middlebury motorcycle", str(photo), str(depth))]
     for i, (_, shot, depth_map) in enumerate(samples.pynet_pairs()):
         if i >= MAX_SHARED:
             break
-        pairs.append([str(shot), str(depth_map)])
-    return pairs
+        found.append((f"EBB! {shot.stem}", str(shot), str(depth_map)))
+    return found

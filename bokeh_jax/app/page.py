@@ -187,9 +187,9 @@ class Page:
 
 
 def build(model: BokehModel | None = None, *, preview_size: int = engine.PREVIEW_SIZE,
-          examples: list[list[str]] | None = None, root: str | Path | None = None,
+          examples: list[tuple[str, str, str]] | None = None, root: str | Path | None = None,
           checkpoint_name: str | None = None) -> gr.Blocks:
-    """The page: ``examples`` are [photo, depth map] file pairs shown as one-click samples."""
+    """The page: ``examples`` are (label, photo, depth map) shown as one-click samples."""
     page = Page(model, preview_size, root)
     learned = model is not None
     default = engine.Lens()
@@ -204,7 +204,8 @@ def build(model: BokehModel | None = None, *, preview_size: int = engine.PREVIEW
                 depth = gr.File(label="Depth map (optional with --checkpoint)",
                                 type="filepath", elem_id="depth", height=120)
                 if examples:
-                    gr.Examples(examples, inputs=[photo, depth],
+                    gr.Examples([[p, d] for _, p, d in examples], inputs=[photo, depth],
+                                example_labels=[label for label, _, _ in examples],
                                 label="Sample photos with their depth (click one)")
                 depth_kind = gr.Radio(list(engine.DEPTH_KINDS), value="disparity",
                                       label="The depth map reads as",
@@ -236,7 +237,7 @@ def build(model: BokehModel | None = None, *, preview_size: int = engine.PREVIEW
                 show_maps = gr.Checkbox(False, label="Show the depth and blur maps",
                                         elem_id="show_maps")
                 download = gr.DownloadButton("Download full size", interactive=False,
-                                             elem_id="download")
+                                             variant="primary", elem_id="download")
             with gr.Column(scale=2):
                 result = gr.Image(label="Click to focus", interactive=False, type="filepath",
                                   elem_id="result", buttons=["fullscreen"], format="png",
