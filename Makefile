@@ -48,6 +48,7 @@ bench: install
 	$(PY) bench/bench_train.py
 	$(PY) bench/bench_render.py
 	$(PY) bench/bench_aperture.py
+	$(PY) bench/bench_app.py
 
 clean:
 	rm -rf $(VENV) .cache runs

@@ -218,7 +218,7 @@ def build(model: BokehModel | None = None, *, preview_size: int = engine.PREVIEW
                 policy = gr.Radio(list(POLICIES), value=default.policy, visible=False,
                                   label="Learned mode's test policy")
                 strength = gr.Slider(0, 3, default.strength, step=0.05, label="Strength",
-                                     info="blur growth away from the focus")
+                                     info="blur growth away from the focus", elem_id="strength")
                 gamma = gr.Slider(1, 3, default.gamma, step=0.1, label="Gamma",
                                   info="blur in linear light (1 = off)")
                 highlight = gr.Slider(0, 4, default.highlight, step=0.1, label="Highlights",
