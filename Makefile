@@ -7,18 +7,28 @@ STAMP := $(VENV)/.installed
 # faults are a large part of its CPU time (see README, Benchmarks). Ignored where unsupported.
 export GLIBC_TUNABLES ?= glibc.malloc.hugetlb=1
 
-.PHONY: install test demo bench gallery ablation clean
+.PHONY: install browser test demo bench gallery ablation clean
 
 # Re-installs only when pyproject.toml changed (editable install: code edits need nothing).
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -U pip
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,app]'
 	touch $(STAMP)
 
 install: $(STAMP)
 
-test: install
+# The app's browser tests (pytest -m browser) drive Debian's Chromium: installed here when
+# missing and we are root with apt (CI); elsewhere the tests skip and say how to install it.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    { apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || \
+	      { apt-get update -q >/dev/null 2>&1 && \
+	        apt-get install -y -q chromium chromium-driver >/dev/null 2>&1; }; }; } || \
+	  echo "note: chromium + chromium-driver not installed; the browser tests will skip"
+
+test: install browser
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 
@@ -38,6 +48,7 @@ bench: install
 	$(PY) bench/bench_train.py
 	$(PY) bench/bench_render.py
 	$(PY) bench/bench_aperture.py
+	$(PY) bench/bench_app.py
 
 clean:
 	rm -rf $(VENV) .cache runs
