@@ -257,11 +257,14 @@ def background_texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
 def random_texture(rng: np.random.Generator, h: int, w: int, *, lights: bool = False) -> np.ndarray:
     """A texture of shape (h, w, 3): a photo crop most of the time, else a procedural pattern.
 
-    With ``lights`` the texture may also get point lights (used for backgrounds).
+    Photo crops are at native scale, as the backgrounds' are: a photo shrunk to fit an
+    object would give objects finer detail than anything behind them, a cue a model learns
+    ("fine texture = in focus") that misleads it on real photos, where backgrounds are the
+    finely detailed part. With ``lights`` the texture may also get point lights.
     """
     kind = rng.random()
     if kind < 0.6:
-        out = photo_texture(rng, h, w)
+        out = photo_texture(rng, h, w, native=True)
     elif kind < 0.8:
         out = smooth_noise(rng, h, w)
     else:
