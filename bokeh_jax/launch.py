@@ -103,6 +103,7 @@ class _Group:
     def __init__(self, commands: list[list[str]], env: dict[str, str]):
         self.procs: list[subprocess.Popen] = []
         self.streams: list[_Prefixer] = []
+        self.exits: list[tuple[int, int]] = []  # (process, status) in the order they ended
         lock = threading.Lock()
         for i, cmd in enumerate(commands):
             try:
@@ -115,12 +116,24 @@ class _Group:
                 raise UserError(f"cannot start {cmd[0]!r} ({e.strerror or e}); check the "
                                 "command after --") from None
             self.procs.append(proc)
+            threading.Thread(target=self._wait, args=(i, proc), daemon=True).start()
             prefix = f"[{i}] ".encode()
             self.streams += [_Prefixer(proc.stdout, sys.stdout.buffer, prefix, lock),
                              _Prefixer(proc.stderr, sys.stderr.buffer, prefix, lock)]
 
+    def _wait(self, i: int, proc: subprocess.Popen) -> None:
+        self.exits.append((i, proc.wait()))
+
+    def first_failure(self) -> tuple[int, int] | None:
+        """(process, status) of the first process that ended with an error: the cause, when
+        the others failed because it was gone."""
+        return next(((i, code) for i, code in list(self.exits) if code != 0), None)
+
     def running(self) -> list[int]:
-        return [i for i, p in enumerate(self.procs) if p.poll() is None]
+        # From the waiter threads: Popen.poll() answers "running" while another thread
+        # is inside Popen.wait().
+        ended = {i for i, _ in list(self.exits)}
+        return [i for i in range(len(self.procs)) if i not in ended]
 
     def signal(self, sig: int) -> None:
         """``sig`` to each running process itself (the trainer handles SIGINT and SIGTERM)."""
@@ -188,7 +201,7 @@ def launch(command: Sequence[str], num_processes: int, *, port: int | None = Non
                 print(f"launch: passing {signal.Signals(sig).name} on to every process "
                       "(again to kill them)", file=sys.stderr, flush=True)
                 group.signal(sig)
-            if failed is None and (failed := _first_failure(group.procs)) and not passed_on:
+            if failed is None and (failed := group.first_failure()) and not passed_on:
                 i, code = failed
                 print(f"launch: process {i} {_describe(code)}; stopping the other "
                       f"{len(group.running())} process(es)", file=sys.stderr, flush=True)
@@ -199,18 +212,11 @@ def launch(command: Sequence[str], num_processes: int, *, port: int | None = Non
             signal.signal(sig, handler)
         group.kill()  # nothing is left running, whatever happened here
         group.finish()
-    if failed is None and (failed := _first_failure(group.procs)):
+    if failed is None and (failed := group.first_failure()):
         print(f"launch: process {failed[0]} {_describe(failed[1])}", file=sys.stderr,
               flush=True)
     return 0 if failed is None else _exit_status(failed[1])
 
-
-def _first_failure(procs: list[subprocess.Popen]) -> tuple[int, int] | None:
-    for i, p in enumerate(procs):
-        code = p.poll()
-        if code not in (None, 0):
-            return i, code
-    return None
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "python -m bokeh_jax.launch") -> int:

@@ -197,7 +197,8 @@ def train_phase(config: ml_collections.ConfigDict, workdir: Path) -> Path:
     tx = state_lib.make_optimizer(config)
     devices = jax.local_devices()  # this process's; the pmap spans every process's
     check_batch_size(config.global_batch_size, jax.device_count(),
-                     f"--config.phase{n}.global_batch_size", multihost.describe_devices())
+                     f"--config.phase{n}.global_batch_size",
+                     multihost.describe_devices() if jax.process_count() > 1 else None)
     main = multihost.is_main()
     say = print if main else (lambda *a, **k: None)
     mngr = checkpoints.manager(phase_dir / "checkpoints", config.keep_checkpoints)
