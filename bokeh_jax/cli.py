@@ -1,6 +1,6 @@
 """The command line: the ``bokeh-jax`` entry point and what every command shares.
 
-    bokeh-jax convert|prepare|train|eval|render|gallery|app [options]
+    bokeh-jax convert|prepare|train|eval|render|gallery|app|launch [options]
 
 Each subcommand is the same code as its older form (``python -m bokeh_jax.convert``,
 ``python -m bokeh_jax.data.prepare``, ``python train.py``, ``python eval.py``,
@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "render": ("bokeh_jax.render.cli", "bokeh for your photos, from a checkpoint or a depth map"),
     "gallery": ("bokeh_jax.render.gallery", "depth-driven renders of real sample photos"),
     "app": ("bokeh_jax.app.cli", "click to focus: a local web page that refocuses photos"),
+    "launch": ("bokeh_jax.launch", "run N training processes on this machine (multi-process)"),
 }
 
 

@@ -128,7 +128,7 @@ def test_console_script_lists_every_command():
     proc = subprocess.run([sys.executable, "-m", "bokeh_jax", "--help"], capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    for name in ("convert", "prepare", "train", "eval", "render", "gallery", "app"):
+    for name in ("convert", "prepare", "train", "eval", "render", "gallery", "app", "launch"):
         assert f"\n  {name} " in proc.stdout, name
     proc = subprocess.run([sys.executable, "-m", "bokeh_jax", "nope"], capture_output=True,
                           text=True, timeout=60)
@@ -157,7 +157,8 @@ def test_flags_are_kebab_case_with_silent_snake_case_aliases(capsys):
 
 
 @pytest.mark.parametrize("command", ["convert", "prepare", "train", "eval", "render",
-                                     "gallery", "app"])
+                                     "gallery", "app",
+                                     "launch"])
 def test_every_subcommand_help_shows_a_worked_example(command, capsys):
     from bokeh_jax import cli
 

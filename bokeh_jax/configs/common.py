@@ -65,7 +65,10 @@ def get_config() -> ml_collections.ConfigDict:
     c.keep_checkpoints = 2
     c.log_every = 50
     c.seed = 0
-    c.multihost = False  # call jax.distributed.initialize() first (multi-host; untested here)
+    # Several processes (docs/multihost.md): True auto-detects them with
+    # jax.distributed.initialize() (SLURM, Open MPI, TPU); or give train.py
+    # --coordinator_address, --num_processes, --process_id.
+    c.multihost = False
     c.eval_at_end = False  # run eval.py's evaluation (with baselines) after the last phase
     c.render_at_end = False  # render the sample photos with the final model
     return c

@@ -167,21 +167,24 @@ class TrainLoader(grain.DatasetIterator):
 
 
 def check_batch_size(global_batch_size: int, num_devices: int,
-                     name: str = "global batch size") -> None:
-    """A global batch splits evenly over the devices, or UserError naming ``name``."""
+                     name: str = "global batch size", devices_text: str | None = None) -> None:
+    """A global batch splits evenly over the devices (of all processes), or UserError
+    naming ``name``; ``devices_text`` describes the devices ("4 devices (2 processes x 2)")."""
     if num_devices < 1 or global_batch_size < 1:
         raise UserError(f"{name} {global_batch_size} on {num_devices} device(s): both must be "
                         ">= 1")
     if global_batch_size % num_devices:
-        raise UserError(f"{name} {global_batch_size} is not divisible by the {num_devices} "
-                        f"devices: use a multiple of {num_devices}")
+        raise UserError(f"{name} {global_batch_size} is not divisible by the "
+                        f"{devices_text or f'{num_devices} devices'}: use a multiple of "
+                        f"{num_devices}")
 
 
 def make_train_loader(dataset: str | PreparedDataset, split: str, *,
                       data_dir: str | os.PathLike | None = None, global_batch_size: int,
                       resolution: tuple[int, int], num_devices: int, seed: int,
                       num_workers: int = 0, num_epochs: int | None = None, flips: bool = True,
-                      num_threads: int = 2, prefetch: int = 2) -> TrainLoader:
+                      num_threads: int = 2, prefetch: int = 2,
+                      shard_options: grain.sharding.ShardOptions | None = None) -> TrainLoader:
     """The training input pipeline.
 
     Args:
@@ -189,7 +192,8 @@ def make_train_loader(dataset: str | PreparedDataset, split: str, *,
       split: e.g. "train" (EBB!: train / val294; synthetic: train / validation).
       data_dir: TFDS data dir (default: the PreparedDataset's, else $TFDS_DATA_DIR or
         ~/tensorflow_datasets).
-      global_batch_size: pairs per step over all devices; a multiple of ``num_devices``.
+      global_batch_size: pairs per step over all devices of all processes; a multiple of
+        ``num_devices`` times the number of shards.
       resolution: (H, W) every pair is resized to.
       num_devices: size of the leading (pmap) axis, e.g. ``jax.local_device_count()``.
       seed: shuffling and flip seed.
@@ -200,12 +204,22 @@ def make_train_loader(dataset: str | PreparedDataset, split: str, *,
       flips: random horizontal and vertical flips (the paper's augmentation).
       num_threads: decoding threads per process (Pillow releases the GIL while decoding).
       prefetch: batches buffered per thread pool / worker.
+      shard_options: this process's share of every global batch in a multi-process run,
+        e.g. ``grain.sharding.ShardByJaxProcess()`` (default: the whole batch). Shard ``i``
+        of ``n`` gets the ``i``-th contiguous block of each global batch, so the processes
+        together feed exactly the batches one process with all the devices would, each
+        device the same pairs (grain's usual sharding splits the dataset before the
+        shuffle instead, which gives other batches).
 
     Returns:
       A :class:`TrainLoader` (a grain ``DatasetIterator``); ``steps_per_epoch`` tells how
       many batches one epoch holds.
     """
-    check_batch_size(global_batch_size, num_devices)
+    shard = shard_options or grain.sharding.NoSharding()
+    total = num_devices * shard.shard_count
+    check_batch_size(global_batch_size, total, devices_text=(
+        f"{total} devices ({shard.shard_count} processes x {num_devices})"
+        if shard.shard_count > 1 else None))
     h, w = (int(x) for x in resolution)
     if h < 1 or w < 1:
         raise UserError(f"resolution {tuple(resolution)}: needs positive (H, W)")
@@ -214,13 +228,17 @@ def make_train_loader(dataset: str | PreparedDataset, split: str, *,
     if steps == 0:
         raise UserError(f"split {split!r} has {count} pairs, fewer than one global batch of "
                         f"{global_batch_size}: lower the batch size")
-    batches = (grain.MapDataset.source(source)
-               .seed(seed)  # grain derives separate seeds for the shuffle and the flips
-               .shuffle()
-               .random_map(_DecodeFlip((h, w), flips))
-               .batch(global_batch_size, drop_remainder=True)
-               # After batching, so each epoch drops its own remainder; grain reseeds the
-               # shuffle and the flips for every epoch.
+    per_shard = global_batch_size // shard.shard_count
+    pairs = (grain.MapDataset.source(source)
+             .seed(seed)  # grain derives separate seeds for the shuffle and the flips
+             .shuffle()
+             .random_map(_DecodeFlip((h, w), flips)))
+    # Each epoch drops its own remainder (the slice and the batches are per epoch: grain
+    # reseeds the shuffle and the flips for every epoch). Block i of the global batch b is
+    # sub-batch b * shard_count + i: only this shard's pairs are ever read and decoded.
+    batches = (pairs[:steps * global_batch_size]
+               .batch(per_shard, drop_remainder=True)
+               [shard.shard_index::shard.shard_count]
                .repeat(num_epochs))
     return TrainLoader(batches, num_devices=num_devices, steps_per_epoch=steps,
                        num_workers=num_workers, num_threads=num_threads, prefetch=prefetch)

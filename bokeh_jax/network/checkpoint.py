@@ -50,13 +50,23 @@ def save_checkpoint(out_dir: str | Path, variables: dict, metadata: dict, *,
     out_dir = check_writable(out_dir, force)
     with staged_folder(out_dir) as tmp:
         tree = jax.tree.map(lambda x: np.asarray(x, np.float32), variables)
-        with ocp.StandardCheckpointer() as ckpt:
+        with ocp.StandardCheckpointer(multiprocessing_options=_this_process_only()) as ckpt:
             ckpt.save(tmp / VARIABLES_DIR, tree)
         meta = {"format": FORMAT, "format_version": FORMAT_VERSION, **metadata,
                 "bokeh_jax_version": __version__,
                 "created": datetime.datetime.now(datetime.timezone.utc).isoformat()}
         (tmp / METADATA_FILE).write_text(json.dumps(meta, indent=2) + "\n")
     return out_dir
+
+
+def _this_process_only():
+    """Orbax options for a folder this process reads or writes alone, with no barrier: in
+    a multi-process training run only process 0 exports best/ and final/ (plain orbax
+    would wait for the other processes to join the save)."""
+    import orbax.checkpoint as ocp
+
+    me = jax.process_index()
+    return ocp.options.MultiprocessingOptions(primary_host=me, active_processes={me})
 
 
 def read_metadata(path: str | Path) -> dict:
@@ -124,7 +134,8 @@ def load_variables(path: str | Path) -> tuple[dict, dict]:
     meta = read_metadata(path)
     expected = abstract_variables(model_from_metadata(meta))
     try:
-        variables = ocp.StandardCheckpointer().restore(path / VARIABLES_DIR)
+        variables = ocp.StandardCheckpointer(
+            multiprocessing_options=_this_process_only()).restore(path / VARIABLES_DIR)
     except Exception as e:  # noqa: BLE001 - a damaged folder, whatever the cause
         quiet_closed_loop_noise()
         reason = one_line(e)[:300] or type(e).__name__

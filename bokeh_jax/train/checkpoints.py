@@ -6,6 +6,12 @@ run goes on, so a full disk or a failed write stops the run at that step with th
 checkpoints kept. On resume the newest checkpoint that reads is used: one that does not
 (a truncated data file, a missing metadata file) is reported in one line and moved to
 ``WORKDIR/phaseN/damaged/<step>`` (kept for the user, never deleted).
+
+In a multi-process run every process calls these functions at the same step: orbax writes
+each checkpoint once (process 0 writes the replicated state and the JSON items, into a
+temporary folder renamed when complete) and every process restores the same one, so all
+resume from the same step. The folder must be one that every process sees (a shared
+file system). Process 0 alone reads checkpoints back and moves damaged ones aside.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import jax
 
 from bokeh_jax.errors import UserError, one_line
 from bokeh_jax.network.checkpoint import quiet_closed_loop_noise
+from bokeh_jax.train import multihost
 
 
 class CheckpointError(UserError):
@@ -60,7 +67,8 @@ def save(mngr, step: int, state, loader, progress: dict, *, phase: int) -> None:
     except Exception as e:  # noqa: BLE001 - any failed write: disk full, permissions, I/O
         raise CheckpointError(f"phase {phase}: writing the checkpoint at step {step} failed "
                               f"({_reason(e)}); stopped; {fix}") from None
-    if not _metadata_reads(where / str(step)) or mngr.latest_step() != step:
+    unreadable = multihost.is_main() and not _metadata_reads(where / str(step))
+    if multihost.any_process(unreadable or mngr.latest_step() != step):
         raise CheckpointError(f"phase {phase}: the checkpoint at step {step} did not read back "
                               f"after writing; stopped; {fix}")
 
@@ -107,18 +115,23 @@ def restore_newest(mngr, state, loader, *, phase: int, phase_dir: Path, keep: in
     when checkpoints exist and none reads."""
     moved = []
     while (step := mngr.latest_step()) is not None:
+        error = None
         try:
             restored, progress = _restore(mngr, step, state, loader)
-            return mngr, step, restored, progress
         except Exception as e:  # noqa: BLE001 - whatever a damaged folder raises
             quiet_closed_loop_noise()
+            error = e
+        if not multihost.any_process(error is not None):  # all resume from this step
+            return mngr, step, restored, progress
+        if multihost.is_main():
             target = move_aside(Path(mngr.directory) / str(step), phase_dir / "damaged")
-            moved.append(target)
             print(f"phase {phase}: the checkpoint at step {step} cannot be read "
-                  f"({_reason(e)}); moved it to {target}; trying the one before it",
-                  file=sys.stderr, flush=True)
-            mngr.close()
-            mngr = manager(mngr.directory, keep)
+                  f"({_reason(error) if error else 'on another process'}); moved it to "
+                  f"{target}; trying the one before it", file=sys.stderr, flush=True)
+        moved.append(step)
+        multihost.sync(f"bokeh_jax/moved_aside/{phase}/{step}/{len(moved)}")
+        mngr.close()
+        mngr = manager(mngr.directory, keep)
     if moved:
         raise UserError(f"phase {phase}: no checkpoint in {mngr.directory} can be read (moved "
                         f"to {phase_dir / 'damaged'}); to start the phase over, delete "

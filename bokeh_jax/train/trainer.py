@@ -13,8 +13,10 @@ A workdir holds one run; each phase has its own folder::
 Restarting the same command resumes from the latest checkpoint (state, step and data
 position), so an interrupted run ends with the same parameters as an uninterrupted one.
 Data parallelism: the pure step of :mod:`bokeh_jax.train.step` is ``jax.pmap``-ed over all
-local devices here, and nowhere else. Multi-host runs call ``jax.distributed.initialize()``
-first (``--config.multihost``; documented, not tested here).
+devices here, and nowhere else. A multi-process run (:mod:`bokeh_jax.train.multihost`,
+docs/multihost.md) runs this same code in every process: each feeds its local devices its
+share of every global batch, the ``pmap`` spans the devices of all processes, and process
+0 alone validates and writes logs, TensorBoard, exported checkpoints and reports.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from bokeh_jax.files import check_can_write, write_text
 from bokeh_jax.inference.model import BokehModel
 from bokeh_jax.io import viz
 from bokeh_jax.network import checkpoint, convert, heads
-from bokeh_jax.train import checkpoints, finish, inputs
+from bokeh_jax.train import checkpoints, finish, inputs, multihost
 from bokeh_jax.train import state as state_lib
 from bokeh_jax.train.checkpoints import CheckpointError
 from bokeh_jax.train.config_check import check_config
@@ -141,6 +143,19 @@ class Interrupted(UserError):
     exit_code = 130
 
 
+class _NoLog:
+    """What processes other than 0 log: nothing (process 0 writes the run's logs)."""
+
+    def write(self, *args) -> None:
+        pass
+
+    def images(self, *args) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def _export(path: Path, variables: dict, config, carried: dict, extra: dict) -> None:
     meta = {"kind": "trained", "kernel_sizes": list(config.kernel_sizes),
             "head_kernel": config.head_kernel, "aperture": config.aperture,
@@ -180,19 +195,23 @@ def train_phase(config: ml_collections.ConfigDict, workdir: Path) -> Path:
     final_dir = phase_dir / "final"
     model = state_lib.make_model(config)
     tx = state_lib.make_optimizer(config)
-    devices = jax.local_devices()
-    check_batch_size(config.global_batch_size, len(devices),
-                     f"--config.phase{n}.global_batch_size")
+    devices = jax.local_devices()  # this process's; the pmap spans every process's
+    check_batch_size(config.global_batch_size, jax.device_count(),
+                     f"--config.phase{n}.global_batch_size",
+                     multihost.describe_devices() if jax.process_count() > 1 else None)
+    main = multihost.is_main()
+    say = print if main else (lambda *a, **k: None)
     mngr = checkpoints.manager(phase_dir / "checkpoints", config.keep_checkpoints)
     if (final_dir / checkpoint.METADATA_FILE).is_file() and mngr.latest_step() == config.num_steps:
-        print(f"phase {n}: already complete ({final_dir}); skipping")
+        say(f"phase {n}: already complete ({final_dir}); skipping")
         return phase_dir / "best"
-    phase_dir.mkdir(parents=True, exist_ok=True)
-    write_text(phase_dir / "config.json", config.to_json_best_effort(indent=2) + "\n")
+    if main:
+        phase_dir.mkdir(parents=True, exist_ok=True)
+        write_text(phase_dir / "config.json", config.to_json_best_effort(indent=2) + "\n")
 
     data = inputs.dataset(config)
     loader = inputs.train_loader(config, data, len(devices))
-    val_examples = inputs.val_examples(config, data)
+    val_examples = inputs.val_examples(config, data) if main else None
 
     variables, carried, origin = initial_variables(config, workdir, n, model)
     state = state_lib.create_state(variables, tx)
@@ -203,16 +222,16 @@ def train_phase(config: ml_collections.ConfigDict, workdir: Path) -> Path:
     else:
         origin = f"resumed at step {step0} from {mngr.directory}"
     start = int(state.step)
-    print(f"phase {n}: {config.num_steps} steps at {config.resolution[0]}x"
-          f"{config.resolution[1]}, loss {config.loss}, batch {config.global_batch_size} on "
-          f"{len(devices)} {devices[0].platform.upper()} device(s); {origin}")
+    say(f"phase {n}: {config.num_steps} steps at {config.resolution[0]}x"
+        f"{config.resolution[1]}, loss {config.loss}, batch {config.global_batch_size} on "
+        f"{multihost.describe_devices()}; {origin}")
 
     step_fn = make_train_step(model, tx, loss=config.loss, bn_mode=config.bn_mode,
                               axis_name=AXIS)
     p_step = jax.pmap(step_fn, axis_name=AXIS, donate_argnums=(0,))
     state = jax_utils.replicate(state, devices)
     metric = "ssim" if config.loss == "ssim" else "psnr"
-    log = RunLog(phase_dir, n, resumed_at=step0)
+    log = RunLog(phase_dir, n, resumed_at=step0) if main else _NoLog()
 
     def unreplicated_variables():
         host = jax.device_get(jax.tree.map(lambda x: x[0], (state.params, state.batch_stats)))
@@ -224,7 +243,7 @@ def train_phase(config: ml_collections.ConfigDict, workdir: Path) -> Path:
 
     step = start
     bar = tqdm(total=config.num_steps, initial=start, desc=f"phase {n}", unit="step",
-               dynamic_ncols=True, file=sys.stdout)
+               dynamic_ncols=True, file=sys.stdout, disable=not main)
     val = {}
     window, window_steps = dict(progress.get("window", {})), int(progress.get("window_steps", 0))
     lr_schedule = state_lib.learning_rate(config)
@@ -255,7 +274,7 @@ def train_phase(config: ml_collections.ConfigDict, workdir: Path) -> Path:
                     lr = float(lr_schedule(step - 1))
                     log.write("train", step, means | {"lr": lr, "images_per_s": rate or 0.0})
                     window, window_steps = {}, 0
-                if step % config.eval_every == 0 or step == config.num_steps:
+                if main and (step % config.eval_every == 0 or step == config.num_steps):
                     host_variables = unreplicated_variables()
                     val = _validate(model, host_variables, config, val_examples, log, step)
                     log.write("val", step, val)
@@ -270,36 +289,47 @@ def train_phase(config: ml_collections.ConfigDict, workdir: Path) -> Path:
                     post["img/s"] = f"{rate:.1f}"
                 bar.set_postfix(post, refresh=False)
                 bar.update(1)
+                # Every process stops at the same step, whichever got the signal.
+                stopping = multihost.any_process(stop.signal is not None)
                 if step % config.checkpoint_every == 0 or step == config.num_steps:
                     save()
-                if stop.signal is not None:
-                    save()
+                if stopping:
+                    if step % config.checkpoint_every and step != config.num_steps:
+                        save()
                     raise Interrupted(
-                        f"phase {n}: stopped by signal {stop.signal} at step {step}; "
+                        f"phase {n}: stopped by signal {stop.signal or 'on another process'} "
+                        f"at step {step}; "
                         f"checkpoint saved in {mngr.directory}; run the same command to resume")
     finally:
         bar.close()
         log.close()
-    _export(final_dir, unreplicated_variables(), config, carried, {"step": step, "val": val})
-    plot_curves(phase_dir / "metrics.jsonl", phase_dir / "curves.png",
-                title=f"phase {n} ({config.loss})")
-    print(f"phase {n}: done; best {metric} {progress['best']:.4f} at step "
-          f"{progress['best_step']} -> {phase_dir / 'best'}")
+    if main:
+        _export(final_dir, unreplicated_variables(), config, carried,
+                {"step": step, "val": val})
+        plot_curves(phase_dir / "metrics.jsonl", phase_dir / "curves.png",
+                    title=f"phase {n} ({config.loss})")
+        print(f"phase {n}: done; best {metric} {progress['best']:.4f} at step "
+              f"{progress['best_step']} -> {phase_dir / 'best'}")
+    multihost.sync(f"bokeh_jax/phase{n}/done")  # the next phase reads final/
     return phase_dir / "best"
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> Path:
     """Runs every phase of ``config.phases`` in ``workdir``; returns the last best/ folder."""
     workdir = Path(workdir)
-    if config.get("multihost"):
-        jax.distributed.initialize()
+    if config.get("multihost") and not multihost.connected():
+        multihost.connect()  # auto-detected (the command line connects with its flags)
     # Every field, before any dataset build, compilation or write.
-    check_config(config, jax.local_device_count())
-    check_can_write(workdir)
+    check_config(config, jax.device_count())
+    multihost.main_first(lambda: check_can_write(workdir), others=lambda: None,
+                         what="checking the workdir")
     phases = [phase_config(config, n) for n in config.phases]
     best = None
     for pc in phases:
         best = train_phase(pc, workdir)
+    multihost.finish()  # training is over: the rest is process 0's alone
+    if not multihost.is_main():
+        return best
     if config.eval_at_end:
         finish.evaluate_at_end(phases[-1], workdir, best)
         finish.evaluate_real_pairs(workdir, best)
