@@ -157,8 +157,7 @@ def test_flags_are_kebab_case_with_silent_snake_case_aliases(capsys):
 
 
 @pytest.mark.parametrize("command", ["convert", "prepare", "train", "eval", "render",
-                                     "gallery", "app",
-                                     "launch"])
+                                     "gallery", "app", "launch"])
 def test_every_subcommand_help_shows_a_worked_example(command, capsys):
     from bokeh_jax import cli
 
