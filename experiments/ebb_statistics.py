@@ -131,6 +131,10 @@ def summarize(part: dict) -> dict:
          "blur_sigma_median": _median([p["blur_sigma_q"][1] for p in pairs]),
          "blur_sigma_q25": _median([p["blur_sigma_q"][0] for p in pairs]),
          "blur_sigma_q75": _median([p["blur_sigma_q"][2] for p in pairs]),
+         # How much the blur varies from scene to scene (the quartiles above are within a
+         # scene): the spread of log(median sigma) over the pairs.
+         "blur_scene_log_sd": float(np.nanstd(np.log([p["blur_sigma_q"][1] for p in pairs]),
+                                              ddof=1)),
          "sharp_fraction": _median([p["sharp_fraction"] for p in pairs]),
          "blurred_fraction": _median([p["blurred_fraction"] for p in pairs])}
     for k in ("main_area", "cx", "cy", "height", "width", "bottom"):
