@@ -168,6 +168,42 @@ def test_resume_after_interrupt_equals_uninterrupted_run(data_dir, tmp_path, mon
     assert train_and_evaluate(config, tmp_path / "straight").name == "best"
 
 
+def test_the_train_step_is_traced_once_per_run_and_once_per_resume(data_dir, tmp_path,
+                                                                  monkeypatch):
+    """Steps 1, 2, 3 run one compiled program: a change in the state's dtypes, weak types,
+    shardings or structure between steps would trace (and compile) the step again."""
+    traces = []
+    real = trainer.make_train_step
+
+    def counting_step(*args, **kwargs):
+        step = real(*args, **kwargs)
+
+        def train_step(state, batch):  # Python runs this only when pmap traces it
+            traces.append(1)
+            return step(state, batch)
+
+        return train_step
+
+    monkeypatch.setattr(trainer, "make_train_step", counting_step)
+
+    def sigterm_at_3(n, batch):
+        if n == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return batch
+
+    original = tamper(monkeypatch, sigterm_at_3)
+    config = tiny_config(data_dir)  # the other tests' phase: its program is in the cache
+    with pytest.raises(trainer.Interrupted, match="at step 3"):
+        train_and_evaluate(config, tmp_path)
+    assert traces == [1], f"3 steps traced the train step {len(traces)} times"
+    # A resumed run (the state comes back from orbax) also compiles once for its 3 steps.
+    monkeypatch.setattr(pipeline, "make_train_loader", original)
+    tamper(monkeypatch, sigterm_at_3)
+    with pytest.raises(trainer.Interrupted, match="at step 6"):
+        train_and_evaluate(config, tmp_path)
+    assert traces == [1, 1], f"a resume traced the train step {len(traces) - 1} times"
+
+
 def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(data_dir, tmp_path,
                                                                  monkeypatch):
     def nan_at_8(n, batch):

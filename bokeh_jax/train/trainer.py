@@ -28,7 +28,6 @@ from pathlib import Path
 import jax
 import ml_collections
 import numpy as np
-from flax import jax_utils
 from tqdm import tqdm
 
 from bokeh_jax.data.pipeline import check_batch_size
@@ -38,7 +37,7 @@ from bokeh_jax.files import check_can_write, write_text
 from bokeh_jax.inference.model import BokehModel
 from bokeh_jax.io import viz
 from bokeh_jax.network import checkpoint, convert, heads
-from bokeh_jax.train import checkpoints, finish, inputs
+from bokeh_jax.train import checkpoints, finish, inputs, placement
 from bokeh_jax.train import state as state_lib
 from bokeh_jax.train.checkpoints import CheckpointError
 from bokeh_jax.train.config_check import check_config
@@ -210,7 +209,8 @@ def train_phase(config: ml_collections.ConfigDict, workdir: Path) -> Path:
     step_fn = make_train_step(model, tx, loss=config.loss, bn_mode=config.bn_mode,
                               axis_name=AXIS)
     p_step = jax.pmap(step_fn, axis_name=AXIS, donate_argnums=(0,))
-    state = jax_utils.replicate(state, devices)
+    # pmap's own output sharding: step 2 reuses step 1's program (placement's docstring).
+    state = placement.replicate(state, devices, AXIS)
     metric = "ssim" if config.loss == "ssim" else "psnr"
     log = RunLog(phase_dir, n, resumed_at=step0)
 
