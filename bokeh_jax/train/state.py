@@ -50,7 +50,8 @@ def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransform
 
 
 def make_model(config: ml_collections.ConfigDict) -> BokehNet:
-    return checkpoint.model_from_metadata(config)
+    """The config's network, computing in ``config.dtype`` (float32 parameters either way)."""
+    return checkpoint.model_from_metadata(config, dtype=config.get("dtype", "float32"))
 
 
 def init_variables(model: BokehNet, seed: int) -> dict:
