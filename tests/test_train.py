@@ -395,3 +395,28 @@ def test_phase1_starts_from_a_pth_or_a_converted_folder(data_dir, tmp_path):
     with pytest.raises(UserError, match="--kernels 5,9"):
         trainer.initial_variables(phase_config(config, 1), tmp_path, 1,
                                   state_lib.make_model(pc))
+
+
+def test_random_init_draws_flax_lecun_normal_without_compiling():
+    """Host-drawn kernels have the distribution of Flax's lecun_normal (same std, same
+    2-sigma truncation); biases and BN statistics start as Flax starts them."""
+    import jax.numpy as jnp
+
+    from bokeh_jax.network.models import BokehNet
+    from bokeh_jax.train import state as state_lib
+
+    variables = state_lib.init_variables(BokehNet(kernel_sizes=(5, 9)), 0)
+    conv = variables["params"]["trunk"]["channels4"]["a1"]["conv3"]["kernel"]  # 7x7 32->32
+    flax_draw = np.asarray(jax.nn.initializers.lecun_normal()(jax.random.key(1), conv.shape,
+                                                              jnp.float32))
+    assert conv.dtype == np.float32
+    np.testing.assert_allclose(conv.std(), flax_draw.std(), rtol=0.03)
+    assert abs(conv.mean()) < 0.05 * conv.std()
+    np.testing.assert_allclose(np.abs(conv).max(), np.abs(flax_draw).max(), rtol=0.02)
+    bn = variables["batch_stats"]["trunk"]["bn0"]
+    assert (bn["mean"] == 0).all() and (bn["var"] == 1).all()
+    assert (variables["params"]["trunk"]["bn0"]["scale"] == 1).all()
+    assert (variables["params"]["trunk"]["conv0"]["bias"] == 0).all()
+    again = state_lib.init_variables(BokehNet(kernel_sizes=(5, 9)), 0)
+    assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(variables),
+                                                     jax.tree.leaves(again), strict=True))
