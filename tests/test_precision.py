@@ -17,9 +17,10 @@ from bokeh_jax.configs import common
 from bokeh_jax.errors import UserError
 from bokeh_jax.inference.model import load_model
 from bokeh_jax.network.models import BokehNet
+from bokeh_jax.train import placement
 from bokeh_jax.train import state as state_lib
 from bokeh_jax.train.step import make_train_step
-from bokeh_jax.train.trainer import phase_config
+from bokeh_jax.train.trainer import AXIS, phase_config
 
 H, W = TINY_RESOLUTION
 
@@ -66,19 +67,27 @@ def test_bfloat16_forward_is_close_to_float32_and_really_bfloat16(models, images
     assert 0 < float(jnp.max(jnp.abs(d16 - d32))) < 0.1 * scale  # measured: 0.05 * scale
 
 
-def test_one_bfloat16_train_step_keeps_float32_state(tiny_ckpt, images):
+def test_one_bfloat16_train_step_keeps_float32_state(images):
+    # The trainer's pmapped step with the test suite's tiny phase (tests/test_train.py), as
+    # bench/device_check.py --small times it: one bfloat16 program compiled for both.
     config = common.get_config()
     config.kernel_sizes = TINY_KERNELS
     config.dtype = "bfloat16"
-    config.phase1.update(resolution=TINY_RESOLUTION, global_batch_size=2, num_steps=20)
+    config.phase1.update(resolution=TINY_RESOLUTION, global_batch_size=4, num_steps=20,
+                         lr_start=1e-3, lr_end=1e-4)
     pc = phase_config(config, 1)
     model, tx = state_lib.make_model(pc), state_lib.make_optimizer(pc)
     assert model.dtype == "bfloat16"
     state = state_lib.create_state(state_lib.init_variables(model, 0), tx)
     rng = np.random.default_rng(0)
-    target = np.clip(images + 0.05 * rng.standard_normal(images.shape), 0, 1).astype(np.float32)
-    step = jax.jit(make_train_step(model, tx, loss="l1", bn_mode="train"))
-    new, metrics = step(state, {"original": images, "bokeh": target})
+    batch = np.concatenate([images, images[::-1]])[None]  # (1 device, 4, H, W, 3)
+    target = np.clip(batch + 0.05 * rng.standard_normal(batch.shape), 0, 1).astype(np.float32)
+    step = jax.pmap(make_train_step(model, tx, loss="l1", bn_mode="train", axis_name=AXIS),
+                    axis_name=AXIS, donate_argnums=(0,))
+    devices = jax.local_devices()[:1]
+    new, metrics = step(placement.replicate(state, devices, AXIS),
+                        {"original": batch, "bokeh": target})
+    new, metrics = jax.tree.map(lambda x: x[0], (new, metrics))
     assert np.isfinite(float(metrics["loss"])) and float(metrics["grad_norm"]) > 0
     assert metrics["loss"].dtype == jnp.float32
     for tree in (new.params, new.batch_stats, new.opt_state):
