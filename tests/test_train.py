@@ -172,8 +172,10 @@ def test_the_train_step_is_traced_once_per_run_and_once_per_resume(data_dir, tmp
                                                                   monkeypatch):
     """Steps 1, 2, 3 run one compiled program: a change in the state's dtypes, weak types,
     shardings or structure between steps would trace (and compile) the step again."""
+    from bokeh_jax.train import placement
+
     traces = []
-    real = trainer.make_train_step
+    real = placement.make_train_step
 
     def counting_step(*args, **kwargs):
         step = real(*args, **kwargs)
@@ -184,7 +186,7 @@ def test_the_train_step_is_traced_once_per_run_and_once_per_resume(data_dir, tmp
 
         return train_step
 
-    monkeypatch.setattr(trainer, "make_train_step", counting_step)
+    monkeypatch.setattr(placement, "make_train_step", counting_step)
 
     def sigterm_at_3(n, batch):
         if n == 3:
@@ -193,15 +195,24 @@ def test_the_train_step_is_traced_once_per_run_and_once_per_resume(data_dir, tmp
 
     original = tamper(monkeypatch, sigterm_at_3)
     config = tiny_config(data_dir)  # the other tests' phase: its program is in the cache
+    placement.parallel_step.cache_clear()  # as in a new process
     with pytest.raises(trainer.Interrupted, match="at step 3"):
         train_and_evaluate(config, tmp_path)
     assert traces == [1], f"3 steps traced the train step {len(traces)} times"
-    # A resumed run (the state comes back from orbax) also compiles once for its 3 steps.
+    # A resumed run (the state comes back from orbax) also compiles once for its 3 steps,
     monkeypatch.setattr(pipeline, "make_train_loader", original)
     tamper(monkeypatch, sigterm_at_3)
+    placement.parallel_step.cache_clear()
     with pytest.raises(trainer.Interrupted, match="at step 6"):
         train_and_evaluate(config, tmp_path)
     assert traces == [1, 1], f"a resume traced the train step {len(traces) - 1} times"
+    # and in the same process a run with the same settings reuses the traced step.
+    monkeypatch.setattr(pipeline, "make_train_loader", original)
+    tamper(monkeypatch, sigterm_at_3)
+    with pytest.raises(trainer.Interrupted, match="at step 9"):
+        train_and_evaluate(config, tmp_path)
+    assert traces == [1, 1]
+    placement.parallel_step.cache_clear()  # the other tests get the real step back
 
 
 def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(data_dir, tmp_path,

@@ -41,6 +41,16 @@ def learning_rate(config: ml_collections.ConfigDict) -> optax.Schedule:
     return optax.join_schedules([warmup, decay], [config.warmup_steps])
 
 
+# Every config field make_optimizer (and learning_rate) reads: equal values, equal optimizer.
+OPTIMIZER_FIELDS = ("lr_start", "lr_end", "num_steps", "warmup_steps", "grad_clip_norm",
+                    "adam_b1", "adam_b2")
+
+
+def optimizer_settings(config: ml_collections.ConfigDict) -> tuple:
+    """The optimizer's settings as a hashable tuple of (field, value) pairs."""
+    return tuple((k, config[k]) for k in OPTIMIZER_FIELDS)
+
+
 def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
     """Adam (betas not given by the paper: we use (0.9, 0.999)) with gradient clipping."""
     chain = []

@@ -13,8 +13,9 @@ A workdir holds one run; each phase has its own folder::
 Restarting the same command resumes from the latest checkpoint (state, step and data
 position), so an interrupted run ends with the same parameters as an uninterrupted one.
 Data parallelism: the pure step of :mod:`bokeh_jax.train.step` is ``jax.pmap``-ed over all
-local devices here, and nowhere else. Multi-host runs call ``jax.distributed.initialize()``
-first (``--config.multihost``; documented, not tested here).
+local devices by :func:`bokeh_jax.train.placement.parallel_step`, and nowhere else.
+Multi-host runs call ``jax.distributed.initialize()`` first (``--config.multihost``;
+documented, not tested here).
 """
 
 from __future__ import annotations
@@ -42,7 +43,6 @@ from bokeh_jax.train import state as state_lib
 from bokeh_jax.train.checkpoints import CheckpointError
 from bokeh_jax.train.config_check import check_config
 from bokeh_jax.train.logs import RunLog, plot_curves
-from bokeh_jax.train.step import make_train_step
 
 AXIS = "devices"
 VAL_IMAGES_LOGGED = 2  # validation renders written to TensorBoard at each evaluation
@@ -206,9 +206,8 @@ def train_phase(config: ml_collections.ConfigDict, workdir: Path) -> Path:
           f"{config.resolution[1]}, loss {config.loss}, batch {config.global_batch_size} on "
           f"{len(devices)} {devices[0].platform.upper()} device(s); {origin}")
 
-    step_fn = make_train_step(model, tx, loss=config.loss, bn_mode=config.bn_mode,
-                              axis_name=AXIS)
-    p_step = jax.pmap(step_fn, axis_name=AXIS, donate_argnums=(0,))
+    p_step = placement.parallel_step(model, state_lib.optimizer_settings(config), config.loss,
+                                     config.bn_mode, AXIS)
     # pmap's own output sharding: step 2 reuses step 1's program (placement's docstring).
     state = placement.replicate(state, devices, AXIS)
     metric = "ssim" if config.loss == "ssim" else "psnr"
