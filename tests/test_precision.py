@@ -19,7 +19,6 @@ from bokeh_jax.inference.model import load_model
 from bokeh_jax.network.models import BokehNet
 from bokeh_jax.train import placement
 from bokeh_jax.train import state as state_lib
-from bokeh_jax.train.step import make_train_step
 from bokeh_jax.train.trainer import AXIS, phase_config
 
 H, W = TINY_RESOLUTION
@@ -69,7 +68,7 @@ def test_bfloat16_forward_is_close_to_float32_and_really_bfloat16(models, images
 
 def test_one_bfloat16_train_step_keeps_float32_state(images):
     # The trainer's pmapped step with the test suite's tiny phase (tests/test_train.py), as
-    # bench/device_check.py --small times it: one bfloat16 program compiled for both.
+    # bench/device_check.py --small times it: one bfloat16 program traced for both.
     config = common.get_config()
     config.kernel_sizes = TINY_KERNELS
     config.dtype = "bfloat16"
@@ -82,8 +81,7 @@ def test_one_bfloat16_train_step_keeps_float32_state(images):
     rng = np.random.default_rng(0)
     batch = np.concatenate([images, images[::-1]])[None]  # (1 device, 4, H, W, 3)
     target = np.clip(batch + 0.05 * rng.standard_normal(batch.shape), 0, 1).astype(np.float32)
-    step = jax.pmap(make_train_step(model, tx, loss="l1", bn_mode="train", axis_name=AXIS),
-                    axis_name=AXIS, donate_argnums=(0,))
+    step = placement.parallel_step(model, state_lib.optimizer_settings(pc), "l1", "train", AXIS)
     devices = jax.local_devices()[:1]
     new, metrics = step(placement.replicate(state, devices, AXIS),
                         {"original": batch, "bokeh": target})

@@ -94,6 +94,7 @@ def _truncate_largest(folder: Path) -> None:
         f.truncate(1000)
 
 
+@pytest.mark.slow
 def test_resume_after_interrupt_equals_uninterrupted_run(data_dir, tmp_path, monkeypatch,
                                                          capsys):
     config = tiny_config(data_dir)
@@ -369,6 +370,7 @@ PMAP_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_pmap_step_on_two_devices_equals_single_device_step():
     cache = os.environ.get("BOKEH_JAX_CACHE", str(REPO / ".cache" / "jax-tests"))
     proc = subprocess.run([sys.executable, "-c", PMAP_SCRIPT.format(cache=cache)],
