@@ -8,7 +8,10 @@ median times, their ratio (goal: <= 1.0 for the default method), each method's m
 difference from OpenCV, and what training pays: the stack's forward + backward for an
 (8,256,384,3) batch. ``--hugepages`` re-runs itself with glibc's transparent huge pages for
 malloc (GLIBC_TUNABLES=glibc.malloc.hugetlb=1): XLA allocates its buffers afresh on every
-call, and page faults are a large part of the time on this machine.
+call, and page faults are a large part of the time on this machine. To time an AVX2
+machine on an AVX-512 one: ``XLA_FLAGS=--xla_cpu_max_isa=AVX2`` and ``OPENCV_CPU_DISABLE=AVX512F,
+AVX512-SKX,AVX512-COMMON,AVX512BW,AVX512CD,AVX512DQ,AVX512VL`` (the first line printed
+says which ISA each library uses).
 """
 
 from __future__ import annotations
@@ -65,6 +68,8 @@ def main(argv=None) -> int:
     xj = jnp.asarray(x)
     print(f"backend {jax.default_backend()}, {os.cpu_count()} CPUs, cv2 {cv2.__version__} "
           f"({cv2.getNumThreads()} threads), GLIBC_TUNABLES={os.environ.get('GLIBC_TUNABLES')}")
+    print(f"ISA: XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}; OpenCV dispatch "
+          f"{cv2.getCPUFeaturesLine()!r} (a '?' marks a disabled feature)")
     print(f"image 1024x1536x3 float32, kernels {KERNELS}, default method "
           f"{ops.default_method()!r}, {args.runs} interleaved rounds")
 

@@ -13,6 +13,10 @@ PAPER_KERNELS: tuple[int, ...] = (25, 45, 75)
 PAPER, FULLRES = "paper", "fullres"
 POLICIES: tuple[str, ...] = (PAPER, FULLRES)
 
+# The network's activation dtypes: float32, or bfloat16 mixed precision (float32
+# parameters, optimizer state, BatchNorm statistics, losses and blend).
+COMPUTE_DTYPES: tuple[str, ...] = ("float32", "bfloat16")
+
 # Built datasets (bokeh_jax.data.catalog).
 EBB = "ebb"
 SYNTHETIC = "synthetic_bokeh"

@@ -18,6 +18,8 @@ from bokeh_jax.inference.depth import disparity_map
 from bokeh_jax.io import samples
 from bokeh_jax.render import gallery
 
+pytestmark = pytest.mark.slow  # renders the whole gallery (make gallery) end to end
+
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:

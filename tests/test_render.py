@@ -446,6 +446,7 @@ def test_a_result_that_cannot_be_written_fails_that_photo(shots, tmp_path, capsy
     (["x.jpg", "y.jpg", "-o", "o.png", "--checkpoint", "c"], "give a folder"),
     (["x.jpg", "-o", "o.gif", "--checkpoint", "c"], "cannot write '.gif'"),
     (["x.jpg", "-o", "o", "--checkpoint", "nowhere"], "nowhere: no such checkpoint"),
+    (["x.jpg", "-o", "o", "--depth", "d.png", "--dtype", "bfloat16"], "it needs --checkpoint"),
 ])
 def test_flag_mistakes_are_one_line_errors(argv, fragment, capsys):
     code, _, stderr = _cli(argv, capsys)

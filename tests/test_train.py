@@ -94,6 +94,7 @@ def _truncate_largest(folder: Path) -> None:
         f.truncate(1000)
 
 
+@pytest.mark.slow
 def test_resume_after_interrupt_equals_uninterrupted_run(data_dir, tmp_path, monkeypatch,
                                                          capsys):
     config = tiny_config(data_dir)
@@ -166,6 +167,53 @@ def test_resume_after_interrupt_equals_uninterrupted_run(data_dir, tmp_path, mon
     assert events and b"input_render_target_weights" in events[0].read_bytes()
     # Running a finished phase again does nothing.
     assert train_and_evaluate(config, tmp_path / "straight").name == "best"
+
+
+def test_the_train_step_is_traced_once_per_run_and_once_per_resume(data_dir, tmp_path,
+                                                                  monkeypatch):
+    """Steps 1, 2, 3 run one compiled program: a change in the state's dtypes, weak types,
+    shardings or structure between steps would trace (and compile) the step again."""
+    from bokeh_jax.train import placement
+
+    traces = []
+    real = placement.make_train_step
+
+    def counting_step(*args, **kwargs):
+        step = real(*args, **kwargs)
+
+        def train_step(state, batch):  # Python runs this only when pmap traces it
+            traces.append(1)
+            return step(state, batch)
+
+        return train_step
+
+    monkeypatch.setattr(placement, "make_train_step", counting_step)
+
+    def sigterm_at_3(n, batch):
+        if n == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return batch
+
+    original = tamper(monkeypatch, sigterm_at_3)
+    config = tiny_config(data_dir)  # the other tests' phase: its program is in the cache
+    placement.parallel_step.cache_clear()  # as in a new process
+    with pytest.raises(trainer.Interrupted, match="at step 3"):
+        train_and_evaluate(config, tmp_path)
+    assert traces == [1], f"3 steps traced the train step {len(traces)} times"
+    # A resumed run (the state comes back from orbax) also compiles once for its 3 steps,
+    monkeypatch.setattr(pipeline, "make_train_loader", original)
+    tamper(monkeypatch, sigterm_at_3)
+    placement.parallel_step.cache_clear()
+    with pytest.raises(trainer.Interrupted, match="at step 6"):
+        train_and_evaluate(config, tmp_path)
+    assert traces == [1, 1], f"a resume traced the train step {len(traces) - 1} times"
+    # and in the same process a run with the same settings reuses the traced step.
+    monkeypatch.setattr(pipeline, "make_train_loader", original)
+    tamper(monkeypatch, sigterm_at_3)
+    with pytest.raises(trainer.Interrupted, match="at step 9"):
+        train_and_evaluate(config, tmp_path)
+    assert traces == [1, 1]
+    placement.parallel_step.cache_clear()  # the other tests get the real step back
 
 
 def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(data_dir, tmp_path,
@@ -322,6 +370,7 @@ PMAP_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_pmap_step_on_two_devices_equals_single_device_step():
     cache = os.environ.get("BOKEH_JAX_CACHE", str(REPO / ".cache" / "jax-tests"))
     proc = subprocess.run([sys.executable, "-c", PMAP_SCRIPT.format(cache=cache)],
@@ -379,3 +428,28 @@ def test_every_packaged_config_is_sound(name):
     check_config(config, 1)
     if config.dataset == "synthetic_bokeh":  # the synthetic recipes render for fullres
         assert config.val_policy == "fullres"
+
+
+def test_random_init_draws_flax_lecun_normal_without_compiling():
+    """Host-drawn kernels have the distribution of Flax's lecun_normal (same std, same
+    2-sigma truncation); biases and BN statistics start as Flax starts them."""
+    import jax.numpy as jnp
+
+    from bokeh_jax.network.models import BokehNet
+    from bokeh_jax.train import state as state_lib
+
+    variables = state_lib.init_variables(BokehNet(kernel_sizes=(5, 9)), 0)
+    conv = variables["params"]["trunk"]["channels4"]["a1"]["conv3"]["kernel"]  # 7x7 32->32
+    flax_draw = np.asarray(jax.nn.initializers.lecun_normal()(jax.random.key(1), conv.shape,
+                                                              jnp.float32))
+    assert conv.dtype == np.float32
+    np.testing.assert_allclose(conv.std(), flax_draw.std(), rtol=0.03)
+    assert abs(conv.mean()) < 0.05 * conv.std()
+    np.testing.assert_allclose(np.abs(conv).max(), np.abs(flax_draw).max(), rtol=0.02)
+    bn = variables["batch_stats"]["trunk"]["bn0"]
+    assert (bn["mean"] == 0).all() and (bn["var"] == 1).all()
+    assert (variables["params"]["trunk"]["bn0"]["scale"] == 1).all()
+    assert (variables["params"]["trunk"]["conv0"]["bias"] == 0).all()
+    again = state_lib.init_variables(BokehNet(kernel_sizes=(5, 9)), 0)
+    assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(variables),
+                                                     jax.tree.leaves(again), strict=True))

@@ -47,6 +47,9 @@ def get_config() -> ml_collections.ConfigDict:
     c.init_checkpoint = ""  # phase 1: converted MegaDepth folder or its .pth; empty: random
     c.head_init = "depth-prior"  # weight head when starting from a MegaDepth .pth
     c.bn_mode = "train"  # "train": update BN statistics; "frozen": keep the converted ones
+    # Activations and convolutions: "float32", or "bfloat16" mixed precision for GPUs/TPUs
+    # (float32 parameters, optimizer state, BatchNorm statistics, losses and blend).
+    c.dtype = "float32"
 
     # Optimiser (per-phase learning rates below).
     c.adam_b1 = 0.9

@@ -12,7 +12,7 @@ import numpy as np
 from bokeh_jax.inference.learned import Rendered, render_photo
 from bokeh_jax.names import PAPER
 from bokeh_jax.network.checkpoint import load_variables, model_from_metadata
-from bokeh_jax.network.models import BokehNet, check_input
+from bokeh_jax.network.models import BokehNet, check_input, compute_dtype
 
 
 @partial(jax.jit, static_argnums=(0,))
@@ -85,10 +85,16 @@ class BokehModel:
         return out if return_aux else out.bokeh
 
 
-def load_model(path: str | Path) -> BokehModel:
-    """Loads a checkpoint folder (converted or trained) as a :class:`BokehModel`."""
+def load_model(path: str | Path, dtype: str = "float32") -> BokehModel:
+    """Loads a checkpoint folder (converted or trained) as a :class:`BokehModel`.
+
+    ``dtype``: the network's activations, "float32" or "bfloat16" (mixed precision: faster
+    on GPUs and TPUs; the weights stay float32 and the blend runs in float32).
+    """
+    compute_dtype(dtype)  # a ValueError naming the choices before any file is read
     variables, meta = load_variables(path)
-    return BokehModel(model_from_metadata(meta), jax.tree.map(jnp.asarray, variables), meta)
+    return BokehModel(model_from_metadata(meta, dtype=dtype),
+                      jax.tree.map(jnp.asarray, variables), meta)
 
 
 __all__ = ["BokehModel", "Rendered", "load_model"]

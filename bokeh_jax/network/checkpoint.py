@@ -90,12 +90,13 @@ def read_metadata(path: str | Path) -> dict:
     return meta
 
 
-def model_from_metadata(meta) -> BokehNet:
+def model_from_metadata(meta, dtype: str = "float32") -> BokehNet:
     """The network a checkpoint's metadata (or a training config) describes; checkpoints
-    from before apertures existed are Gaussian."""
+    from before apertures existed are Gaussian. ``dtype``: its activations' dtype (a choice
+    of the run, not of the weights, so it is not read from ``meta``)."""
     return BokehNet(kernel_sizes=tuple(meta["kernel_sizes"]), head_kernel=meta["head_kernel"],
                     aperture=meta.get("aperture", "gaussian"), blades=int(meta.get("blades", 6)),
-                    rotation=float(meta.get("rotation", 0.0)))
+                    rotation=float(meta.get("rotation", 0.0)), dtype=dtype)
 
 
 def abstract_variables(model: BokehNet) -> dict:

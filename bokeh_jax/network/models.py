@@ -17,6 +17,13 @@ one fused matrix ``reduce`` (cin, c0+a1+a2+a3) applied as a plain matmul: XLA's 
 convolutions are about 2x slower than the equivalent matmul on CPU (docs/performance.md), and the
 fused form reads the input once. BatchNorm is per channel, so fusing the four BNs that
 follow is exact in both training and inference.
+
+Mixed precision (``dtype="bfloat16"``): the trunk and the heads compute in the dtype of
+the images they are given, and :class:`BokehNet` / :class:`MegaDepth` cast their input to
+their ``dtype`` first. Parameters stay float32 (cast at each layer; their gradients arrive
+in float32), BatchNorm computes its statistics and keeps its running averages in float32
+(Flax's ``force_float32_reductions``), and the outputs, the softmax of Eq. 2, the blur
+stack and the blend of Eq. 1 are float32.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from bokeh_jax import ops
-from bokeh_jax.names import PAPER_KERNELS
+from bokeh_jax.names import COMPUTE_DTYPES, PAPER_KERNELS
 from bokeh_jax.network.conv import conv2d
 
 # Inception branch configurations (docs/network.md): [c0] then [k, a, b] three times.
@@ -67,6 +74,13 @@ LEVELS: dict[int, tuple[tuple, tuple]] = {
     ),
 }
 
+def compute_dtype(name: str) -> jnp.dtype:
+    """The activation dtype for a config/CLI name ("float32" or "bfloat16")."""
+    if name not in COMPUTE_DTYPES:
+        raise ValueError(f"unknown dtype {name!r}; use one of {', '.join(COMPUTE_DTYPES)}")
+    return jnp.dtype(name)
+
+
 BN_EPS = 1e-5  # PyTorch's default; Keras' 1e-3 gives wrong depth with converted weights.
 BN_MOMENTUM = 0.9  # Flax convention for PyTorch's momentum=0.1.
 MULTIPLE = 16  # four 2x2 poolings without padding
@@ -90,6 +104,7 @@ class Conv(nn.Module):
 
     The parameters are those of ``nn.Conv`` (``kernel`` (k,k,Ci,Co), ``bias`` (Co,)); the
     convolution is :func:`bokeh_jax.network.conv.conv2d`, whose weight gradient is fast on CPU.
+    It computes in ``x``'s dtype (float32 parameters are cast to it).
     """
 
     features: int
@@ -100,12 +115,13 @@ class Conv(nn.Module):
         kernel = self.param("kernel", nn.initializers.lecun_normal(),
                             (self.k, self.k, x.shape[-1], self.features))
         bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
-        return conv2d(x, kernel) + bias
+        return conv2d(x, kernel.astype(x.dtype)) + bias.astype(x.dtype)
 
 
-def _bn(train: bool, name: str, affine: bool = False) -> nn.BatchNorm:
+def _bn(train: bool, name: str, dtype, affine: bool = False) -> nn.BatchNorm:
+    # Output in the activations' dtype; statistics and running averages stay float32.
     return nn.BatchNorm(use_running_average=not train, momentum=BN_MOMENTUM, epsilon=BN_EPS,
-                        use_scale=affine, use_bias=affine, name=name)
+                        use_scale=affine, use_bias=affine, dtype=dtype, name=name)
 
 
 class Inception(nn.Module):
@@ -117,8 +133,8 @@ class Inception(nn.Module):
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         reduce_widths = [self.cfg[0][0]] + [b[1] for b in self.cfg[1:]]
         # The branches' four 1x1 convs (+ BN + ReLU) as one matmul (see module docstring).
-        y = nn.Dense(sum(reduce_widths), name="reduce")(x)
-        y = nn.relu(_bn(train, "reduce_bn")(y))
+        y = nn.Dense(sum(reduce_widths), dtype=x.dtype, name="reduce")(x)
+        y = nn.relu(_bn(train, "reduce_bn", x.dtype)(y))
         outs, start = [], 0
         for i, width in enumerate(reduce_widths):
             part = y[..., start:start + width]
@@ -126,7 +142,7 @@ class Inception(nn.Module):
             if i > 0:
                 k, _, out = self.cfg[i]
                 part = Conv(out, k, name=f"conv{i}")(part)
-                part = nn.relu(_bn(train, f"bn{i}")(part))
+                part = nn.relu(_bn(train, f"bn{i}", x.dtype)(part))
             outs.append(part)
         return jnp.concatenate(outs, axis=-1)
 
@@ -174,7 +190,7 @@ class Trunk(nn.Module):
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         check_input(x)
         y = Conv(128, 7, name="conv0")(x)
-        y = nn.relu(_bn(train, "bn0", affine=True)(y))
+        y = nn.relu(_bn(train, "bn0", x.dtype, affine=True)(y))
         return Level(4, name="channels4")(y, train)
 
 
@@ -182,12 +198,17 @@ class MegaDepth(nn.Module):
     """The MegaDepth hourglass: (N,H,W,3) RGB in [0,1] -> (N,H,W,1) log-depth.
 
     H and W must be multiples of 16. No input normalisation, no output activation
-    (``exp`` of the output is depth, as in the authors' demo).
+    (``exp`` of the output is depth, as in the authors' demo). ``dtype``: the activations'
+    dtype, "float32" or "bfloat16" (mixed precision; the output is float32).
     """
+
+    dtype: str = "float32"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-        return Conv(1, 3, name="depth_head")(Trunk(name="trunk")(x, train))
+        x = x.astype(compute_dtype(self.dtype))
+        y = Conv(1, 3, name="depth_head")(Trunk(name="trunk")(x, train))
+        return y.astype(jnp.float32)
 
 
 class BokehOutput(NamedTuple):
@@ -204,6 +225,8 @@ class BokehNet(nn.Module):
     which the paper leaves open (we use 3, like the layer it replaces). ``aperture`` is the
     copies' kernel shape: the paper's "gaussian", or the disk blur it names as future work
     ("disk", "polygon" with ``blades`` and ``rotation``; :mod:`bokeh_jax.ops.aperture`).
+    ``dtype`` is the trunk's and the heads' activation dtype: "float32", or "bfloat16" for
+    mixed precision (float32 parameters, BatchNorm statistics, weights, blur and blend).
     """
 
     kernel_sizes: Sequence[int] = PAPER_KERNELS
@@ -212,6 +235,7 @@ class BokehNet(nn.Module):
     aperture: str = "gaussian"
     blades: int = 6
     rotation: float = 0.0
+    dtype: str = "float32"
 
     def blur_options(self) -> dict:
         """The keyword arguments of :func:`bokeh_jax.ops.blur_stack` for this network."""
@@ -226,10 +250,10 @@ class BokehNet(nn.Module):
 
     def maps(self, x: jax.Array, train: bool = False) -> tuple[jax.Array, jax.Array]:
         """(N,H,W,3) in [0,1] -> (weights (N,H,W,K+1), log-depth (N,H,W,1))."""
-        feats = self.trunk(x, train)
-        # Eq. 2: softmax over the K+1 channels at every pixel.
-        weights = jax.nn.softmax(self.weight_head(feats), axis=-1)
-        return weights, self.depth_head(feats)
+        feats = self.trunk(x.astype(compute_dtype(self.dtype)), train)
+        # Eq. 2: softmax over the K+1 channels at every pixel (float32 in mixed precision).
+        weights = jax.nn.softmax(self.weight_head(feats).astype(jnp.float32), axis=-1)
+        return weights, self.depth_head(feats).astype(jnp.float32)
 
     def __call__(self, x: jax.Array, train: bool = False) -> BokehOutput:
         weights, log_depth = self.maps(x, train)

@@ -55,7 +55,7 @@ from bokeh_jax.errors import UserError, one_line
 from bokeh_jax.files import check_can_write
 from bokeh_jax.inference.refocus import DEFAULT_MAX_RADIUS, LARGEST_RADIUS, RENDERERS
 from bokeh_jax.inference.tiling import DEFAULT_WINDOW
-from bokeh_jax.names import PAPER_KERNELS, POLICIES
+from bokeh_jax.names import COMPUTE_DTYPES, PAPER_KERNELS, POLICIES
 from bokeh_jax.ops.aperture import APERTURES
 from bokeh_jax.render import jobs as render_jobs
 from bokeh_jax.render import plan as render_plan
@@ -115,6 +115,8 @@ def parser(prog: str = "python -m bokeh_jax.render") -> ArgumentParser:
     p.add_argument("--tile", type=int, default=DEFAULT_WINDOW, metavar="PIXELS",
                    help="photos larger than this along an axis are rendered in overlapping "
                         f"tiles of this size (default {DEFAULT_WINDOW}; less = less memory)")
+    p.add_argument("--dtype", choices=COMPUTE_DTYPES, help="with --checkpoint: the network's "
+                   "activations (default float32; bfloat16 = mixed precision, faster on GPUs)")
     return p
 
 
@@ -138,6 +140,8 @@ def check_args(args) -> None:
                                 "mode takes its weights and aperture from the checkpoint")
     elif args.policy is not None:
         raise UserError("--policy applies to the learned mode only; drop it or drop --depth")
+    if args.dtype is not None and args.checkpoint is None:
+        raise UserError("--dtype sets the network's precision; it needs --checkpoint DIR")
     if args.depth_kind is not None and (args.depth is None or auto):
         raise UserError("--depth-kind describes --depth FILE_OR_FOLDER maps; drop it")
     if args.depth is not None and not auto and not Path(args.depth).exists():
@@ -196,6 +200,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m bokeh_jax.ren
     kind = "" if dev.device_kind.lower() == dev.platform.lower() else f" ({dev.device_kind})"
     if args.depth is None:
         mode = "learned, policy " + (args.policy or render.model.policy)
+        if args.dtype == "bfloat16":
+            mode += ", bfloat16"
         net = render.model.module
         if net.aperture != "gaussian":  # from the checkpoint's metadata
             mode += f", {net.blades}-blade polygon" if net.aperture == "polygon" else ", disk"

@@ -146,7 +146,7 @@ def load(args) -> JobRenderer:
                             f"{DEFAULT_WINDOW}")
     if args.checkpoint is None:
         return JobRenderer(args, kernels, None)
-    model = load_model(args.checkpoint)
+    model = load_model(args.checkpoint, dtype=args.dtype or "float32")
     if not model.has_depth_head and (args.depth == "auto" or args.save_depth):
         flag = "--depth auto" if args.depth == "auto" else "--save-depth"
         raise UserError(f"{args.checkpoint}: this checkpoint has no depth head (converted from "

@@ -14,7 +14,7 @@ import ml_collections
 
 from bokeh_jax.data import catalog
 from bokeh_jax.errors import UserError
-from bokeh_jax.names import POLICIES
+from bokeh_jax.names import COMPUTE_DTYPES, POLICIES
 from bokeh_jax.network.heads import HEAD_INITS
 from bokeh_jax.network.models import MULTIPLE
 from bokeh_jax.ops.aperture import APERTURES
@@ -155,6 +155,7 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
               "no such file or folder (a converted checkpoint folder or the MegaDepth .pth)")
     p.choice(config, "head_init", HEAD_INITS)
     p.choice(config, "bn_mode", BN_MODES)
+    p.choice(config, "dtype", COMPUTE_DTYPES)
     p.number_in(config, "adam_b1", 0.0, 1.0)
     p.number_in(config, "adam_b2", 0.0, 1.0)
     p.number_in(config, "grad_clip_norm", 0.0)

@@ -30,7 +30,6 @@ from pathlib import Path
 import jax
 import ml_collections
 import numpy as np
-from flax import jax_utils
 from tqdm import tqdm
 
 from bokeh_jax.data.pipeline import check_batch_size
@@ -40,12 +39,11 @@ from bokeh_jax.files import check_can_write, write_text
 from bokeh_jax.inference.model import BokehModel
 from bokeh_jax.io import viz
 from bokeh_jax.network import checkpoint, convert, heads
-from bokeh_jax.train import checkpoints, finish, inputs, multihost
+from bokeh_jax.train import checkpoints, finish, inputs, multihost, placement
 from bokeh_jax.train import state as state_lib
 from bokeh_jax.train.checkpoints import CheckpointError
 from bokeh_jax.train.config_check import check_config
 from bokeh_jax.train.logs import RunLog, plot_curves
-from bokeh_jax.train.step import make_train_step
 
 AXIS = "devices"
 VAL_IMAGES_LOGGED = 2  # validation renders written to TensorBoard at each evaluation
@@ -226,10 +224,10 @@ def train_phase(config: ml_collections.ConfigDict, workdir: Path) -> Path:
         f"{config.resolution[1]}, loss {config.loss}, batch {config.global_batch_size} on "
         f"{multihost.describe_devices()}; {origin}")
 
-    step_fn = make_train_step(model, tx, loss=config.loss, bn_mode=config.bn_mode,
-                              axis_name=AXIS)
-    p_step = jax.pmap(step_fn, axis_name=AXIS, donate_argnums=(0,))
-    state = jax_utils.replicate(state, devices)
+    p_step = placement.parallel_step(model, state_lib.optimizer_settings(config), config.loss,
+                                     config.bn_mode, AXIS)
+    # pmap's own output sharding: step 2 reuses step 1's program (placement's docstring).
+    state = placement.replicate(state, devices, AXIS)
     metric = "ssim" if config.loss == "ssim" else "psnr"
     log = RunLog(phase_dir, n, resumed_at=step0) if main else _NoLog()
 
