@@ -46,6 +46,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from timing import median_time as median_seconds  # noqa: E402  (fn, repeats, warmup)
 
 REFERENCES = Path(__file__).resolve().parent / "data" / "opencv_blur_refs.npz"
 PAPER_MS = 30.0  # the paper's TITAN X figure per HD image
@@ -137,18 +140,6 @@ class Report:
 
 def _ms(seconds: float) -> float:
     return round(1e3 * seconds, 3)
-
-
-def median_seconds(fn, repeats: int, warmup: int) -> float:
-    """Median wall time of ``fn()`` (which must block until its result is ready)."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 # --- 1. devices ------------------------------------------------------------------------
