@@ -65,23 +65,37 @@ class _Prefixer:
         self.thread.start()
 
     def _run(self) -> None:
-        at_start = True
+        # Only whole lines (ending in \n or \r) are written, each under the shared lock:
+        # a read can end mid-line, and writing the part would let another process's line
+        # land inside this one.
+        pending = b""
         fd = self.source.fileno()
         while chunk := os.read(fd, 65536):
-            out = bytearray()
-            for piece in _LINE_ENDS.split(chunk):  # text and line ends, alternating
-                if not piece:
-                    continue
-                if piece in (b"\n", b"\r"):
-                    at_start = True
-                elif at_start:
-                    out += self.prefix
-                    at_start = False
-                out += piece
-            with self.lock:
-                self.sink.write(bytes(out))
-                self.sink.flush()
+            pending += chunk
+            cut = max(pending.rfind(b"\n"), pending.rfind(b"\r")) + 1
+            if cut:
+                self._write(pending[:cut])
+                pending = pending[cut:]
+        if pending:  # the last line, without its end
+            self._write(pending)
         self.source.close()
+
+    def _write(self, text: bytes) -> None:
+        """Writes complete lines of ``text`` (the last may lack its end), each prefixed."""
+        out = bytearray()
+        at_start = True
+        for piece in _LINE_ENDS.split(text):  # text and line ends, alternating
+            if not piece:
+                continue
+            if piece in (b"\n", b"\r"):
+                at_start = True
+            elif at_start:
+                out += self.prefix
+                at_start = False
+            out += piece
+        with self.lock:
+            self.sink.write(bytes(out))
+            self.sink.flush()
 
 
 def _describe(code: int) -> str:

@@ -232,3 +232,32 @@ def test_each_process_reads_its_block_of_every_global_batch(tmp_path):
         pipeline.make_train_loader(ds, "train", num_devices=2, global_batch_size=6,
                                    resolution=(32, 48), seed=0,
                                    shard_options=grain.sharding.ShardOptions(0, 2))
+
+
+def test_launcher_never_splits_a_line_between_processes():
+    """A child's line that arrives in two reads is written whole: another process's line
+    printed in between comes before or after it, never inside it."""
+    import io
+    import threading
+
+    from bokeh_jax import launch
+
+    class Sink(io.BytesIO):
+        def flush(self):
+            pass
+
+    sink, lock = Sink(), threading.Lock()
+    (ra, wa), (rb, wb) = os.pipe(), os.pipe()
+    pa = launch._Prefixer(os.fdopen(ra, "rb"), sink, b"[0] ", lock)
+    pb = launch._Prefixer(os.fdopen(rb, "rb"), sink, b"[1] ", lock)
+    os.write(wa, b"hello from 0 of")
+    time.sleep(0.2)
+    os.write(wb, b"hello from 1 of 2\n")
+    time.sleep(0.2)
+    os.write(wa, b" 2\nno end")
+    os.close(wa)
+    os.close(wb)
+    pa.thread.join(5)
+    pb.thread.join(5)
+    assert sink.getvalue().decode().splitlines() == [
+        "[1] hello from 1 of 2", "[0] hello from 0 of 2", "[0] no end"]
