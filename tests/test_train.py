@@ -24,7 +24,7 @@ from bokeh_jax.configs import common
 from bokeh_jax.data import pipeline
 from bokeh_jax.errors import UserError
 from bokeh_jax.network import checkpoint as model_io
-from bokeh_jax.train import trainer
+from bokeh_jax.train import inputs, trainer
 from bokeh_jax.train.trainer import TrainingError, phase_config, train_and_evaluate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -302,6 +302,15 @@ def test_every_config_problem_is_reported_at_once_before_any_work(data_dir, tmp_
         trainer.check_config(config, num_devices=1)
     assert "--config.aperture='star': use one of gaussian, disk, polygon" in str(e.value)
     assert "--config.blades=2: a polygonal aperture has 3 to 64 blades" in str(e.value)
+    config = tiny_config(data_dir, blend_resolution=(16, 96))
+    with pytest.raises(UserError, match=r"--config.phase1.blend_resolution=\(16, 96\): is "
+                                        r"smaller than the network's resolution \(32, 48\)"):
+        trainer.check_config(config, num_devices=1)
+    config = tiny_config(data_dir, blend_resolution=(96, 144))  # the demo's, on 32x48 pairs
+    with pytest.raises(UserError, match=r"--config.phase1.blend_resolution=\(96, 144\): is "
+                                        r"larger than the synthetic pairs \(32x48\)"):
+        trainer.check_config(config, num_devices=1)
+    trainer.check_config(tiny_config(data_dir, blend_resolution=(32, 48)), num_devices=1)
     config = tiny_config(data_dir)
     config.dataset = "ebb"
     with pytest.raises(UserError, match="--config.dataset='ebb': is not built in .*prepare ebb"):
@@ -411,6 +420,35 @@ def test_phase1_starts_from_a_pth_or_a_converted_folder(data_dir, tmp_path):
     with pytest.raises(UserError, match="--kernels 5,9"):
         trainer.initial_variables(phase_config(config, 1), tmp_path, 1,
                                   state_lib.make_model(pc))
+
+
+def test_blending_at_a_larger_size_trains_on_what_the_fullres_policy_renders(tiny_model):
+    """blend_resolution: the train step's render and loss are those of the "fullres" test
+    policy (render_photo: Pillow resizes on the host, the tiled full-size blend)."""
+    from conftest import TINY_KERNELS, TINY_RESOLUTION, textured
+
+    from bokeh_jax.inference.learned import render_photo
+    from bokeh_jax.train import state as S
+    from bokeh_jax.train import step as T
+
+    config = common.get_config()
+    config.kernel_sizes = TINY_KERNELS
+    config.phase1.update(resolution=TINY_RESOLUTION, blend_resolution=(64, 96))
+    pc = phase_config(config, 1)
+    assert inputs.net_size(pc) == TINY_RESOLUTION and inputs.blend_resolution(pc) == (64, 96)
+    original = textured(64, 96, seed=1).astype(np.float32) / 255
+    target = textured(64, 96, seed=2).astype(np.float32) / 255
+    tx = S.make_optimizer(pc)
+    state = S.create_state(tiny_model.variables, tx)
+    batch = {"original": original[None], "bokeh": target[None]}
+    step = jax.jit(T.make_train_step(tiny_model.module, tx, loss="l1", bn_mode="frozen",
+                                     net_hw=TINY_RESOLUTION))
+    new_state, m = step(state, batch)
+    ref = render_photo(tiny_model.module, tiny_model.variables, TINY_RESOLUTION, original,
+                       policy="fullres")
+    np.testing.assert_allclose(float(m["l1"]), np.mean(np.abs(ref.bokeh - target)), atol=2e-5)
+    np.testing.assert_allclose(float(m["weight_sharp"]), ref.weights[..., 0].mean(), atol=2e-5)
+    assert new_state.step == 1
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in Path(common.__file__).parent.glob("*.py")

@@ -16,9 +16,13 @@ from bokeh_jax.names import PAPER_KERNELS
 
 
 def phase(resolution, loss, lr_start, lr_end, num_steps, *, global_batch_size=8,
-          eval_every=2000, checkpoint_every=1000, warmup_steps=0):
+          eval_every=2000, checkpoint_every=1000, warmup_steps=0, blend_resolution=()):
     return ml_collections.ConfigDict(dict(
         resolution=tuple(resolution),  # (H, W) the network is trained at; multiples of 16
+        # (H, W) the pairs are read, blended (Eq. 1) and scored at, the network's weights
+        # upsampled to it: the "fullres" test policy, in training. Empty: `resolution` (the
+        # paper's training, the blend at the network's size).
+        blend_resolution=tuple(blend_resolution),
         loss=loss,  # "l1" or "ssim" (negative dm-pix SSIM)
         lr_start=lr_start, lr_end=lr_end, warmup_steps=warmup_steps,
         num_steps=num_steps, global_batch_size=global_batch_size,

@@ -26,6 +26,7 @@ def get_config():
     # The pairs' blur is in full-size pixels (docs/synthetic_data.md): render real photos
     # at full size with the upsampled weights. Recorded in the checkpoint.
     config.val_policy = "fullres"
+    config.phase1.blend_resolution = (384, 576)  # network at 256x384, blend at the pairs' size
     config.phase2.resolution = (384, 576)
     config.phase3.resolution = (384, 576)
     config.val_images = 200

@@ -85,6 +85,16 @@ def _check_phase(p: _Problems, config, n: int, num_devices: int) -> None:
     elif res[0] % MULTIPLE or res[1] % MULTIPLE:
         p.add(f"{name}.resolution", tuple(res),
               f"height and width must be multiples of {MULTIPLE} (four 2x2 poolings)")
+    blend = config[name].get("blend_resolution", ())
+    if blend:
+        if (not isinstance(blend, (tuple, list)) or len(blend) != 2
+                or not all(_is_int(v) and v > 0 for v in blend)):
+            p.add(f"{name}.blend_resolution", blend,
+                  "give (H, W), two positive whole numbers, or () to blend at the resolution")
+        elif (isinstance(res, (tuple, list)) and len(res) == 2
+              and all(_is_int(v) for v in res) and (blend[0] < res[0] or blend[1] < res[1])):
+            p.add(f"{name}.blend_resolution", tuple(blend),
+                  f"is smaller than the network's resolution {tuple(res)}: give at least it")
     p.choice(config, f"{name}.loss", LOSSES)
     p.number_in(config, f"{name}.lr_start", 0.0, low_open=True)
     p.number_in(config, f"{name}.lr_end", 0.0, low_open=True)
@@ -100,6 +110,22 @@ def _check_phase(p: _Problems, config, n: int, num_devices: int) -> None:
     warmup, steps = config[name].warmup_steps, config[name].num_steps
     if _is_int(warmup) and _is_int(steps) and steps >= 1 and warmup >= steps:
         p.add(f"{name}.warmup_steps", warmup, f"must be below num_steps ({steps})")
+
+
+def _check_blend_fits_the_pairs(p: _Problems, config) -> None:
+    """A blend_resolution beyond the synthetic pairs' size would only upsample them (a
+    config that lowered synthetic.height/width but kept the demo's blend size)."""
+    size = (config.synthetic.height, config.synthetic.width)
+    if not all(_is_int(v) for v in size):
+        return
+    for n in config.phases if isinstance(config.phases, (tuple, list)) else ():
+        blend = config.get(f"phase{n}", {}).get("blend_resolution", ())
+        if (isinstance(blend, (tuple, list)) and len(blend) == 2
+                and all(_is_int(v) for v in blend) and (blend[0] > size[0] or blend[1] > size[1])):
+            p.add(f"phase{n}.blend_resolution", tuple(blend),
+                  f"is larger than the synthetic pairs ({size[0]}x{size[1]}), which would "
+                  "only be upsampled: give at most their size, or () to blend at the "
+                  "network's resolution")
 
 
 def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
@@ -135,6 +161,7 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
     if config.dataset == catalog.SYNTHETIC:
         for field in ("height", "width"):
             p.int_at_least(config, f"synthetic.{field}", 16)
+        _check_blend_fits_the_pairs(p, config)
         for field in ("num_train", "num_val", "seed"):
             p.int_at_least(config, f"synthetic.{field}", 0)
     ks = config.kernel_sizes

@@ -27,12 +27,25 @@ def dataset(config: ml_collections.ConfigDict) -> str | PreparedDataset:
         what="building the synthetic dataset")
 
 
+def blend_resolution(config: ml_collections.ConfigDict) -> tuple[int, int]:
+    """(H, W) a phase's pairs are read and blended at: ``blend_resolution``, else the
+    network's ``resolution``."""
+    return tuple(config.get("blend_resolution") or config.resolution)
+
+
+def net_size(config: ml_collections.ConfigDict) -> tuple[int, int] | None:
+    """The network's (H, W) when the step must resize the pairs to it, else None."""
+    res = tuple(config.resolution)
+    return None if blend_resolution(config) == res else res
+
+
 def train_loader(config: ml_collections.ConfigDict, data, num_devices: int):
     """This process's share of the phase's training batches, (local devices, per-device
-    batch, H, W, 3), resumable; the processes together read each global batch once."""
+    batch, H, W, 3) at :func:`blend_resolution`, resumable; the processes together read
+    each global batch once."""
     return pipeline.make_train_loader(
         data, config.train_split, data_dir=config.data_dir or None,
-        global_batch_size=config.global_batch_size, resolution=tuple(config.resolution),
+        global_batch_size=config.global_batch_size, resolution=blend_resolution(config),
         num_devices=num_devices, seed=config.seed, num_workers=config.num_workers,
         shard_options=grain.sharding.ShardByJaxProcess())
 

@@ -52,11 +52,13 @@ def replicate(tree, devices: Sequence[jax.Device], axis_name: str):
 
 @functools.lru_cache(maxsize=8)
 def parallel_step(model: BokehNet, optimizer: tuple, loss: str, bn_mode: str,
-                  axis_name: str) -> Callable:
+                  axis_name: str, net_hw: tuple[int, int] | None = None) -> Callable:
     """``jax.pmap`` of :func:`~bokeh_jax.train.step.make_train_step` over all local devices,
-    the state donated. ``optimizer``: :func:`~bokeh_jax.train.state.optimizer_settings`."""
+    the state donated. ``optimizer``: :func:`~bokeh_jax.train.state.optimizer_settings`;
+    ``net_hw``: the network's size when the pairs are blended at a larger one."""
     tx = state_lib.make_optimizer(ml_collections.ConfigDict(dict(optimizer)))
-    step = make_train_step(model, tx, loss=loss, bn_mode=bn_mode, axis_name=axis_name)
+    step = make_train_step(model, tx, loss=loss, bn_mode=bn_mode, axis_name=axis_name,
+                           net_hw=net_hw)
     return jax.pmap(step, axis_name=axis_name, donate_argnums=(0,))
 
 

@@ -16,8 +16,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from bokeh_jax import ops
 from bokeh_jax.evaluation import metrics
-from bokeh_jax.network.models import BokehNet
+from bokeh_jax.network.models import BokehNet, BokehOutput
 from bokeh_jax.train.state import TrainState
 
 LOSSES = ("l1", "ssim")
@@ -37,13 +38,40 @@ def _pmean(tree, axis_name: str | None):
     return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
 
 
+def _forward_fullres(model: BokehNet, variables: dict, original: jax.Array,
+                     net_hw: tuple[int, int], train: bool):
+    """The "fullres" policy's render, differentiable: the network sees ``original`` resized
+    to ``net_hw`` (bilinear, antialiased: the filter inference resizes photos with,
+    :mod:`bokeh_jax.inference.resample`), its weights are upsampled bilinearly (they still
+    sum to 1) and Eq. 1 blends the full-size pair, whose kernels then mean the same pixels
+    as on a full-size photo. Returns (BokehOutput at full size, new BatchNorm statistics:
+    the batch's with ``train``, else the given ones)."""
+    n, h, w, c = original.shape
+    small = jax.image.resize(original, (n, *net_hw, c), "linear", antialias=True)
+    if train:
+        (weights, log_depth), updates = model.apply(variables, small, train=True,
+                                                    method=BokehNet.maps,
+                                                    mutable=["batch_stats"])
+        stats = updates["batch_stats"]
+    else:
+        weights, log_depth = model.apply(variables, small, method=BokehNet.maps)
+        stats = variables["batch_stats"]
+    weights = jax.image.resize(weights, (n, h, w, weights.shape[-1]), "linear")
+    stack = ops.blur_stack(original, tuple(model.kernel_sizes), **model.blur_options())
+    return BokehOutput(ops.blend(original, stack, weights), weights, log_depth), stats
+
+
 def make_train_step(model: BokehNet, tx: optax.GradientTransformation, *, loss: str,
-                    bn_mode: str, axis_name: str | None = None) -> Callable:
+                    bn_mode: str, axis_name: str | None = None,
+                    net_hw: tuple[int, int] | None = None) -> Callable:
     """Builds ``train_step(state, batch) -> (state, metrics)``.
 
     batch: {"original", "bokeh"}: (B,H,W,3) float32 in [0,1] (the per-device batch).
     bn_mode "train" updates BatchNorm statistics from the batch (as PyTorch's training mode;
     averaged over devices), "frozen" keeps the converted running statistics.
+    net_hw: None trains as the paper does, network and blend at the batch's size. (H, W)
+    runs the network at that size and blends and scores the batch at its own (larger)
+    size, as the "fullres" test policy renders a photo (config ``blend_resolution``).
     """
     if bn_mode not in BN_MODES:
         raise ValueError(f"unknown bn_mode {bn_mode!r}; use 'train' or 'frozen'")
@@ -51,7 +79,10 @@ def make_train_step(model: BokehNet, tx: optax.GradientTransformation, *, loss: 
 
     def loss_fn(params, batch_stats, batch):
         variables = {"params": params, "batch_stats": batch_stats}
-        if train_bn:
+        if net_hw is not None:
+            out, new_stats = _forward_fullres(model, variables, batch["original"],
+                                              tuple(net_hw), train_bn)
+        elif train_bn:
             out, updates = model.apply(variables, batch["original"], train=True,
                                        mutable=["batch_stats"])
             new_stats = updates["batch_stats"]

@@ -220,12 +220,15 @@ def train_phase(config: ml_collections.ConfigDict, workdir: Path) -> Path:
     else:
         origin = f"resumed at step {step0} from {mngr.directory}"
     start = int(state.step)
+    net_hw = inputs.net_size(config)
+    blended = "" if net_hw is None else "x".join(map(str, inputs.blend_resolution(config)))
     say(f"phase {n}: {config.num_steps} steps at {config.resolution[0]}x"
-        f"{config.resolution[1]}, loss {config.loss}, batch {config.global_batch_size} on "
+        f"{config.resolution[1]}{f' (blended at {blended})' if blended else ''}, loss "
+        f"{config.loss}, batch {config.global_batch_size} on "
         f"{multihost.describe_devices()}; {origin}")
 
     p_step = placement.parallel_step(model, state_lib.optimizer_settings(config), config.loss,
-                                     config.bn_mode, AXIS)
+                                     config.bn_mode, AXIS, net_hw)
     # pmap's own output sharding: step 2 reuses step 1's program (placement's docstring).
     state = placement.replicate(state, devices, AXIS)
     metric = "ssim" if config.loss == "ssim" else "psnr"
