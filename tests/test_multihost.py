@@ -98,28 +98,40 @@ def test_two_processes_train_as_one_with_two_devices_and_resume_after_a_kill(tmp
     run's checkpoint) and after step 3 (the resumed run's result)."""
     data, two, one = tmp_path / "tfds", tmp_path / "two", tmp_path / "one"
     command = train_py(two, data, *TIMEOUT)
-    proc = launch(2, [sys.executable, "-c", KILL_AT_3, *command[2:]])
-    out, err = proc.communicate(timeout=600)
-    assert proc.returncode == 128 + 9, out[-2000:] + err[-3000:]
-    assert "launch: process 1 was killed by SIGKILL; stopping the other 1 process(es)" in err
-    assert "batch 4 on 2 CPU device(s) (2 processes x 1)" in out
-    # Process 0 alone built the dataset (process 1 waited for it) and printed the run.
-    lines = out.splitlines()
-    assert any(line.startswith("[0] building synthetic_bokeh/") for line in lines), out[-2000:]
-    assert not any(line.startswith("[1] ") and ("building" in line or "phase 1" in line)
-                   for line in lines), out[-2000:]
-    checkpoints = two / "phase1" / "checkpoints"
-    assert sorted(p.name for p in checkpoints.iterdir() if p.name.isdigit()) == ["1", "2"]
-    assert not (two / "phase1" / "final").exists()
+    # The reference runs alongside, on its own build of the same pairs (the generator is
+    # deterministic by seed): the runs overlap their start-up and their waits.
+    logs = [open(tmp_path / f"single.{k}", "w+") for k in ("out", "err")]  # noqa: SIM115
+    single = subprocess.Popen(train_py(one, tmp_path / "tfds_one"), cwd=REPO,
+                              env=_env(devices=2), stdout=logs[0], stderr=logs[1], text=True)
+    try:
+        proc = launch(2, [sys.executable, "-c", KILL_AT_3, *command[2:]])
+        out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 128 + 9, out[-2000:] + err[-3000:]
+        assert "launch: process 1 was killed by SIGKILL; stopping the other 1 process(es)" in err
+        assert "batch 4 on 2 CPU device(s) (2 processes x 1)" in out
+        # Process 0 alone built the dataset (process 1 waited for it) and printed the run.
+        lines = out.splitlines()
+        assert any(line.startswith("[0] building synthetic_bokeh/") for line in lines), out[-2000:]
+        assert not any(line.startswith("[1] ") and ("building" in line or "phase 1" in line)
+                       for line in lines), out[-2000:]
+        checkpoints = two / "phase1" / "checkpoints"
+        assert sorted(p.name for p in checkpoints.iterdir() if p.name.isdigit()) == ["1", "2"]
+        assert not (two / "phase1" / "final").exists()
 
-    proc = launch(2, command)
-    out, err = proc.communicate(timeout=600)
-    assert proc.returncode == 0, out[-2000:] + err[-3000:]
-    assert "resumed at step 2 from" in out
-    single = subprocess.run(train_py(one, data), cwd=REPO, env=_env(devices=2),
-                            capture_output=True, text=True, timeout=600)
-    assert single.returncode == 0, single.stdout[-3000:] + single.stderr[-3000:]
-    assert "batch 4 on 2 CPU device(s);" in single.stdout
+        proc = launch(2, command)
+        out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, out[-2000:] + err[-3000:]
+        assert "resumed at step 2 from" in out
+        single.wait(timeout=600)
+        single_out, single_err = ((tmp_path / f"single.{k}").read_text() for k in ("out", "err"))
+        assert single.returncode == 0, single_out[-3000:] + single_err[-3000:]
+        assert "batch 4 on 2 CPU device(s);" in single_out
+    finally:
+        if single.poll() is None:  # a failed assertion above: stop the reference too
+            single.kill()
+            single.wait()
+        for f in logs:
+            f.close()
 
     # (Checkpoint 2 of the killed run is kept: keep_checkpoints=2 pruned step 1 only.)
     step2_two = _state_params(checkpoints / "2")
