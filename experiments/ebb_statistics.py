@@ -1,7 +1,7 @@
 """EBB!'s statistics beside our synthetic set's: what ``synthetic_bokeh`` is calibrated to.
 
     python experiments/ebb_statistics.py [--shared ../shared/data] [--out runs/ebb_stats]
-        [--synthetic 64] [--size 96x144]
+        [--synthetic 64] [--size 96x144] [--network 64x96]
 
 Measures (``bokeh_jax.data.photo_stats``) on the real pairs in ``SHARED/ebb_samples``, the
 photos and depth maps in ``SHARED/pynet_samples``, and the first N validation pairs of the
@@ -13,7 +13,10 @@ synthetic generator at the given size (rendered here, not read from a build):
 - detail: gradient-energy share at scales below 1.5 px, RMS removed by a sigma-2 / sigma-8
   blur, on the originals at the resolution they are scored at;
 - the baseline profile: PSNR / SSIM of identity and each global blur of the paper's
-  kernels, the check of ``docs/synthetic_data.md``.
+  kernels, the check of ``docs/synthetic_data.md``;
+- what the network sees: the same detail statistics on the originals resized to the
+  network's size (``--network``), as inference resizes a photo (the PyNET photos and the
+  synthetic originals; the held-out EBB! pairs are left out of it).
 
 Writes ``OUT/stats.json`` and ``OUT/stats.md`` and prints the table. The real data is read
 at run time and never copied.
@@ -115,6 +118,16 @@ def synthetic(count: int, size: tuple[int, int], seed: int = 0) -> dict:
     return {"pairs": stats, "profile": dict(zip(stats, baseline_profile(pairs), strict=True))}
 
 
+def network_view(images, size: tuple[int, int]) -> dict:
+    """Median detail statistics of photos resized to the network's (H, W), turned to each
+    photo's orientation: the input the network gets at inference (or in training)."""
+    from bokeh_jax.data import photo_stats as ps
+    from bokeh_jax.inference.resample import resize, working_size
+
+    rows = [ps.detail_stats(resize(x, working_size(x.shape[:2], size))) for x in images]
+    return {k: _median([r[k] for r in rows]) for k in rows[0]}
+
+
 def _median(values) -> float:
     return float(np.nanmedian(np.asarray(values, np.float64)))
 
@@ -174,6 +187,8 @@ def main(argv=None) -> int:
     p.add_argument("--synthetic", type=int, default=64, help="synthetic pairs to measure")
     p.add_argument("--size", default="96x144", help="synthetic image size HxW")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--network", default="64x96",
+                   help="the network's HxW for the network-input statistics (the demo's)")
     args = p.parse_args(argv)
     shared = Path(args.shared)
     size = tuple(int(v) for v in args.size.lower().split("x"))
@@ -199,6 +214,21 @@ def main(argv=None) -> int:
             for k in ("area", "main_area", "cx", "cy", "height", "width", "bottom"))
             + "; detail " + ", ".join(f"{k} {_median([n['detail'][k] for n in near]):.4g}"
                                       for k in near[0]["detail"]) + "\n")
+    net = tuple(int(v) for v in args.network.lower().split("x"))
+    views = {}
+    if (shared / "pynet_samples").is_dir():
+        views["PyNET photos (12)"] = network_view(
+            [_load(q) for q in sorted((shared / "pynet_samples" / "images").glob("*.jpg"))], net)
+    if args.synthetic:
+        from bokeh_jax.data import synthetic as syn
+
+        views[f"synthetic originals ({args.synthetic}, {size[0]}x{size[1]})"] = network_view(
+            [syn.make_example(args.seed, "validation", i, *size)["original"] / np.float32(255)
+             for i in range(args.synthetic)], net)
+    results["network_view"] = {"size": list(net), **views}
+    text += f"\nWhat the network sees, resized to {net[0]}x{net[1]} (medians):\n" + "".join(
+        f"- {name}: " + ", ".join(f"{k} {v:.4g}" for k, v in view.items()) + "\n"
+        for name, view in views.items())
     (out / "stats.json").write_text(json.dumps(results, indent=1, default=float))
     (out / "stats.md").write_text(text)
     print(text)
