@@ -45,8 +45,9 @@ def get_config():
                                  checkpoint_every=32, **blend)
     config.val_images = 24
     # The pairs' blur is in full-size pixels: a real photo is rendered by blending it at
-    # full size with the upsampled weights (validation images are at the network's size,
-    # where both policies agree). Recorded in the checkpoint; eval and render default to it.
+    # full size with the upsampled weights, as the validation pairs are (96x144, the
+    # network at 64x96) and as training blends them. Recorded in the checkpoint; eval and
+    # render default to it.
     config.val_policy = "fullres"
     config.log_every = 10
     config.eval_at_end = True
