@@ -164,6 +164,7 @@ def test_resume_after_interrupt_equals_uninterrupted_run(data_dir, tmp_path, mon
         meta = json.loads((tmp_path / "straight" / "phase1" / name / "bokeh_jax.json")
                           .read_text())
         assert meta["kind"] == "trained" and meta["kernel_sizes"] == [5, 9]
+        assert meta["resolution"] == meta["blend_resolution"] == [32, 48]
         assert (meta["aperture"], meta["blades"], meta["rotation"]) == ("gaussian", 6, 0.0)
     assert (tmp_path / "straight" / "phase1" / "curves.png").is_file()
     events = list((tmp_path / "straight" / "phase1" / "tensorboard").glob("events.out.*"))

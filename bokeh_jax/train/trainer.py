@@ -159,6 +159,7 @@ def _export(path: Path, variables: dict, config, carried: dict, extra: dict) -> 
             "head_kernel": config.head_kernel, "aperture": config.aperture,
             "blades": config.blades, "rotation": config.rotation,
             "resolution": list(config.resolution), "policy": config.val_policy,
+            "blend_resolution": list(inputs.blend_resolution(config)),
             "phase": config.phase, "dataset": config.dataset, **carried, **extra}
     try:
         checkpoint.save_checkpoint(path, variables, meta, force=True)
