@@ -87,7 +87,7 @@ def ebb(shared: Path) -> dict:
     return {"pairs": stats, "profile": dict(zip(names, baseline_profile(pairs), strict=True))}
 
 
-def pynet(shared: Path) -> dict:
+def pynet(shared: Path, net: tuple[int, int]) -> dict:
     from bokeh_jax.data import photo_stats as ps
 
     root = shared / "pynet_samples"
@@ -96,11 +96,11 @@ def pynet(shared: Path) -> dict:
         img = _load(path)
         depth = _load(root / "depth_maps" / f"{path.stem}.png")[..., 0]
         out[path.stem] = {"near": ps.region_stats(ps.near_mask(depth)),
-                          "detail": ps.detail_stats(img)}
+                          "detail": ps.detail_stats(img), "view": network_view(img, net)}
     return out
 
 
-def synthetic(count: int, size: tuple[int, int], seed: int = 0) -> dict:
+def synthetic(count: int, size: tuple[int, int], net: tuple[int, int], seed: int = 0) -> dict:
     from bokeh_jax.data import photo_stats as ps
     from bokeh_jax.data import synthetic as syn
 
@@ -115,17 +115,17 @@ def synthetic(count: int, size: tuple[int, int], seed: int = 0) -> dict:
     stats = {str(i): pair_stats(o, b, tile=tile, scale=1.0) for i, (o, b) in enumerate(pairs)}
     for i, d in enumerate(depths):
         stats[str(i)]["near"] = ps.region_stats(ps.near_mask(1.0 / d))
+        stats[str(i)]["view"] = network_view(pairs[i][0], net)
     return {"pairs": stats, "profile": dict(zip(stats, baseline_profile(pairs), strict=True))}
 
 
-def network_view(images, size: tuple[int, int]) -> dict:
-    """Median detail statistics of photos resized to the network's (H, W), turned to each
-    photo's orientation: the input the network gets at inference (or in training)."""
+def network_view(image: np.ndarray, net: tuple[int, int]) -> dict:
+    """Detail statistics of a photo resized to the network's (H, W), turned to the photo's
+    orientation: the input the network gets at inference (or in training)."""
     from bokeh_jax.data import photo_stats as ps
     from bokeh_jax.inference.resample import resize, working_size
 
-    rows = [ps.detail_stats(resize(x, working_size(x.shape[:2], size))) for x in images]
-    return {k: _median([r[k] for r in rows]) for k in rows[0]}
+    return ps.detail_stats(resize(image, working_size(image.shape[:2], net)))
 
 
 def _median(values) -> float:
@@ -192,6 +192,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     shared = Path(args.shared)
     size = tuple(int(v) for v in args.size.lower().split("x"))
+    net = tuple(int(v) for v in args.network.lower().split("x"))
     results, summaries = {}, {}
     if (shared / "ebb_samples").is_dir():
         results["ebb"] = ebb(shared)
@@ -199,11 +200,11 @@ def main(argv=None) -> int:
     else:
         print(f"no EBB! pairs at {shared / 'ebb_samples'}: measuring the synthetic set only")
     if args.synthetic:
-        results["synthetic"] = synthetic(args.synthetic, size, args.seed)
+        results["synthetic"] = synthetic(args.synthetic, size, net, args.seed)
         summaries[f"synthetic ({args.synthetic}, {size[0]}x{size[1]})"] = summarize(
             results["synthetic"])
     if (shared / "pynet_samples").is_dir():
-        results["pynet"] = pynet(shared)
+        results["pynet"] = pynet(shared, net)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     text = table(summaries)
@@ -214,18 +215,14 @@ def main(argv=None) -> int:
             for k in ("area", "main_area", "cx", "cy", "height", "width", "bottom"))
             + "; detail " + ", ".join(f"{k} {_median([n['detail'][k] for n in near]):.4g}"
                                       for k in near[0]["detail"]) + "\n")
-    net = tuple(int(v) for v in args.network.lower().split("x"))
-    views = {}
-    if (shared / "pynet_samples").is_dir():
-        views["PyNET photos (12)"] = network_view(
-            [_load(q) for q in sorted((shared / "pynet_samples" / "images").glob("*.jpg"))], net)
-    if args.synthetic:
-        from bokeh_jax.data import synthetic as syn
-
-        views[f"synthetic originals ({args.synthetic}, {size[0]}x{size[1]})"] = network_view(
-            [syn.make_example(args.seed, "validation", i, *size)["original"] / np.float32(255)
-             for i in range(args.synthetic)], net)
-    results["network_view"] = {"size": list(net), **views}
+    views = {}  # medians of the per-photo network views
+    for name, rows in ((f"PyNET photos ({len(results.get('pynet', {}))})",
+                        results.get("pynet", {}).values()),
+                       (f"synthetic originals ({args.synthetic}, {size[0]}x{size[1]})",
+                        results.get("synthetic", {}).get("pairs", {}).values())):
+        rows = [r["view"] for r in rows]
+        if rows:
+            views[name] = {k: _median([r[k] for r in rows]) for k in rows[0]}
     text += f"\nWhat the network sees, resized to {net[0]}x{net[1]} (medians):\n" + "".join(
         f"- {name}: " + ", ".join(f"{k} {v:.4g}" for k, v in view.items()) + "\n"
         for name, view in views.items())
