@@ -76,25 +76,40 @@ def _get(config, field: str):
     return node
 
 
-def _check_phase(p: _Problems, config, n: int, num_devices: int) -> None:
+def _hw(value) -> tuple[int, int] | None:
+    """``value`` as (H, W) when it is two positive whole numbers, else None."""
+    if (isinstance(value, (tuple, list)) and len(value) == 2
+            and all(_is_int(v) and v > 0 for v in value)):
+        return tuple(value)
+    return None
+
+
+def _check_phase(p: _Problems, config, n: int, num_devices: int,
+                 pairs: tuple[int, int] | None) -> None:
+    """``pairs``: the synthetic pairs' (H, W), which a blend_resolution must not exceed."""
     name = f"phase{n}"
-    res = config[name].resolution
-    if (not isinstance(res, (tuple, list)) or len(res) != 2
-            or not all(_is_int(v) and v > 0 for v in res)):
-        p.add(f"{name}.resolution", res, "give (H, W), two positive whole numbers")
+    res = _hw(config[name].resolution)
+    if res is None:
+        p.add(f"{name}.resolution", config[name].resolution,
+              "give (H, W), two positive whole numbers")
     elif res[0] % MULTIPLE or res[1] % MULTIPLE:
-        p.add(f"{name}.resolution", tuple(res),
+        p.add(f"{name}.resolution", res,
               f"height and width must be multiples of {MULTIPLE} (four 2x2 poolings)")
     blend = config[name].get("blend_resolution", ())
     if blend:
-        if (not isinstance(blend, (tuple, list)) or len(blend) != 2
-                or not all(_is_int(v) and v > 0 for v in blend)):
+        hw = _hw(blend)
+        if hw is None:
             p.add(f"{name}.blend_resolution", blend,
                   "give (H, W), two positive whole numbers, or () to blend at the resolution")
-        elif (isinstance(res, (tuple, list)) and len(res) == 2
-              and all(_is_int(v) for v in res) and (blend[0] < res[0] or blend[1] < res[1])):
-            p.add(f"{name}.blend_resolution", tuple(blend),
-                  f"is smaller than the network's resolution {tuple(res)}: give at least it")
+        elif res is not None and (hw[0] < res[0] or hw[1] < res[1]):
+            p.add(f"{name}.blend_resolution", hw,
+                  f"is smaller than the network's resolution {res}: give at least it")
+        elif pairs is not None and (hw[0] > pairs[0] or hw[1] > pairs[1]):
+            # A config that lowered synthetic.height/width but kept the demo's blend size.
+            p.add(f"{name}.blend_resolution", hw,
+                  f"is larger than the synthetic pairs ({pairs[0]}x{pairs[1]}), which would "
+                  "only be upsampled: give at most their size, or () to blend at the "
+                  "network's resolution")
     p.choice(config, f"{name}.loss", LOSSES)
     p.number_in(config, f"{name}.lr_start", 0.0, low_open=True)
     p.number_in(config, f"{name}.lr_end", 0.0, low_open=True)
@@ -112,25 +127,11 @@ def _check_phase(p: _Problems, config, n: int, num_devices: int) -> None:
         p.add(f"{name}.warmup_steps", warmup, f"must be below num_steps ({steps})")
 
 
-def _check_blend_fits_the_pairs(p: _Problems, config) -> None:
-    """A blend_resolution beyond the synthetic pairs' size would only upsample them (a
-    config that lowered synthetic.height/width but kept the demo's blend size)."""
-    size = (config.synthetic.height, config.synthetic.width)
-    if not all(_is_int(v) for v in size):
-        return
-    for n in config.phases if isinstance(config.phases, (tuple, list)) else ():
-        blend = config.get(f"phase{n}", {}).get("blend_resolution", ())
-        if (isinstance(blend, (tuple, list)) and len(blend) == 2
-                and all(_is_int(v) for v in blend) and (blend[0] > size[0] or blend[1] > size[1])):
-            p.add(f"phase{n}.blend_resolution", tuple(blend),
-                  f"is larger than the synthetic pairs ({size[0]}x{size[1]}), which would "
-                  "only be upsampled: give at most their size, or () to blend at the "
-                  "network's resolution")
-
-
 def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
     """Raises one UserError listing every problem of ``config``; returns None when sound."""
     p = _Problems()
+    pairs = (_hw((config.synthetic.height, config.synthetic.width))
+             if config.dataset == catalog.SYNTHETIC else None)
     phases = config.phases
     if (not isinstance(phases, (tuple, list)) or not phases
             or not all(_is_int(n) and n in PHASES for n in phases)):
@@ -142,7 +143,7 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
             if f"phase{n}" not in config:
                 p.add("phases", phases, f"phase {n} is not defined by this config")
             else:
-                _check_phase(p, config, n, num_devices)
+                _check_phase(p, config, n, num_devices, pairs)
     try:
         name = catalog.canonical_name(config.dataset)
     except UserError as e:
@@ -161,7 +162,6 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
     if config.dataset == catalog.SYNTHETIC:
         for field in ("height", "width"):
             p.int_at_least(config, f"synthetic.{field}", 16)
-        _check_blend_fits_the_pairs(p, config)
         for field in ("num_train", "num_val", "seed"):
             p.int_at_least(config, f"synthetic.{field}", 0)
     ks = config.kernel_sizes
