@@ -43,13 +43,18 @@ def run_main(main: Callable[[Sequence[str] | None], int | None],
     """Runs ``main(argv)``, turning UserError / Ctrl-C into a one-line exit."""
     try:
         code = main(argv)
-    except UserError as e:
-        print(f"error: {one_line(e)}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
+    except (UserError, KeyboardInterrupt) as e:
+        return report(e)
+    return int(code or 0)
+
+
+def report(error: UserError | KeyboardInterrupt) -> int:
+    """Prints a user mistake's one line (or "interrupted") and returns its exit status."""
+    if isinstance(error, KeyboardInterrupt):
         print("interrupted", file=sys.stderr)
         return 130
-    return int(code or 0)
+    print(f"error: {one_line(error)}", file=sys.stderr)
+    return error.exit_code
 
 
 class ArgumentParser(argparse.ArgumentParser):

@@ -100,7 +100,7 @@ def test_two_processes_train_as_one_with_two_devices_and_resume_after_a_kill(tmp
     command = train_py(two, data, *TIMEOUT)
     # The reference runs alongside, on its own build of the same pairs (the generator is
     # deterministic by seed): the runs overlap their start-up and their waits.
-    logs = [open(tmp_path / f"single.{k}", "w+") for k in ("out", "err")]  # noqa: SIM115
+    logs = [open(tmp_path / f"single.{k}", "w+") for k in ("out", "err")]
     single = subprocess.Popen(train_py(one, tmp_path / "tfds_one"), cwd=REPO,
                               env=_env(devices=2), stdout=logs[0], stderr=logs[1], text=True)
     try:

@@ -28,8 +28,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bokeh_jax import configs
-from bokeh_jax.cli import enable_compilation_cache
-from bokeh_jax.errors import UserError, one_line
+from bokeh_jax.cli import enable_compilation_cache, report
+from bokeh_jax.errors import UserError
 from bokeh_jax.train.multihost import DEFAULT_TIMEOUT_S
 
 CONFIG_DIR = Path(configs.__file__).parent
@@ -208,12 +208,8 @@ def _exit_at_once(error: BaseException) -> None:
 
     from bokeh_jax.train import multihost
 
-    if isinstance(error, UserError):
-        print(f"error: {one_line(error)}", file=sys.stderr)
-        code = error.exit_code
-    elif isinstance(error, KeyboardInterrupt):
-        print("interrupted", file=sys.stderr)
-        code = 130
+    if isinstance(error, (UserError, KeyboardInterrupt)):
+        code = report(error)
     elif isinstance(error, SystemExit):
         code = error.code if isinstance(error.code, int) else 1
     else:
