@@ -255,7 +255,12 @@ class BokehNet(nn.Module):
         weights = jax.nn.softmax(self.weight_head(feats).astype(jnp.float32), axis=-1)
         return weights, self.depth_head(feats).astype(jnp.float32)
 
+    def blend(self, x: jax.Array, weights: jax.Array) -> jax.Array:
+        """Eq. 1: ``x`` and its blurred copies weighed by ``weights`` (same (N,H,W)); uses
+        no variables, so it also runs on an unbound module."""
+        stack = ops.blur_stack(x, tuple(self.kernel_sizes), **self.blur_options())
+        return ops.blend(x, stack, weights)
+
     def __call__(self, x: jax.Array, train: bool = False) -> BokehOutput:
         weights, log_depth = self.maps(x, train)
-        stack = ops.blur_stack(x, tuple(self.kernel_sizes), **self.blur_options())
-        return BokehOutput(ops.blend(x, stack, weights), weights, log_depth)  # Eq. 1
+        return BokehOutput(self.blend(x, weights), weights, log_depth)

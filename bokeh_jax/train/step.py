@@ -16,7 +16,6 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from bokeh_jax import ops
 from bokeh_jax.evaluation import metrics
 from bokeh_jax.network.models import BokehNet, BokehOutput
 from bokeh_jax.train.state import TrainState
@@ -57,8 +56,7 @@ def _forward_fullres(model: BokehNet, variables: dict, original: jax.Array,
         weights, log_depth = model.apply(variables, small, method=BokehNet.maps)
         stats = variables["batch_stats"]
     weights = jax.image.resize(weights, (n, h, w, weights.shape[-1]), "linear")
-    stack = ops.blur_stack(original, tuple(model.kernel_sizes), **model.blur_options())
-    return BokehOutput(ops.blend(original, stack, weights), weights, log_depth), stats
+    return BokehOutput(model.blend(original, weights), weights, log_depth), stats
 
 
 def make_train_step(model: BokehNet, tx: optax.GradientTransformation, *, loss: str,
