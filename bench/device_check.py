@@ -23,7 +23,8 @@
 Writes DIR/device_check.json and DIR/device_check.md (a Markdown table) after every section,
 so a run cut short still leaves what it measured. A section that fails is recorded with its
 error and the run goes on. ``--small`` (automatic on a CPU-only machine, where ``--full``
-forces the real shapes) runs the same code at small shapes and kernels 5/9: the CI test.
+forces the real shapes) runs the same code at small shapes, kernels 5/9 and a one-level
+hourglass (the test suite's network): the CI test.
 
 Goals (README, "GPU"): the paper reports 30 ms per HD image on a TITAN X; ours is at most
 3 ms per HD image end to end on one H200.
@@ -68,13 +69,15 @@ class Shapes:
     warmup: int
     phase: int  # the config phase whose optimizer the train step uses
     phase_overrides: tuple = ()  # (field, value) pairs on top of that phase
+    levels: int = 4  # the hourglass's depth (4: MegaDepth's)
 
 
 FULL = Shapes(photo=(1024, 1536), resolution=(384, 576), kernels=(25, 45, 75),
               batch_per_device=8, eval_images=4, warmup=2, phase=2)
-# Small: the test suite's tiny phase (tests/test_train.py), so CI compiles its step once.
+# Small: the test suite's tiny phase and network (tests/test_train.py: one hourglass level),
+# so CI compiles its step once.
 SMALL = Shapes(photo=(96, 144), resolution=(32, 48), kernels=(5, 9), batch_per_device=4,
-               eval_images=2, warmup=1, phase=1,
+               eval_images=2, warmup=1, phase=1, levels=1,
                phase_overrides=(("num_steps", 20), ("lr_start", 1e-3), ("lr_end", 1e-4)))
 
 # The small image the correctness checks blur (kernel 25 exceeds its height: OpenCV's
@@ -209,6 +212,7 @@ def _random_model(shapes: Shapes, dtype: str = "float32"):
     from bokeh_jax.train.state import init_variables
 
     meta = {"kernel_sizes": list(shapes.kernels), "head_kernel": 3, "has_depth_head": True,
+            "hourglass_levels": shapes.levels,
             "resolution": list(shapes.resolution)}
     module = model_from_metadata(meta, dtype=dtype)
     variables = init_variables(module, 0)
@@ -265,6 +269,7 @@ def _train_setup(shapes: Shapes, dtype: str):
     devices = jax.local_devices()
     config = common.get_config()
     config.kernel_sizes = shapes.kernels
+    config.hourglass_levels = shapes.levels
     config.dtype = dtype
     config[f"phase{shapes.phase}"].update(
         resolution=shapes.resolution,
@@ -403,7 +408,8 @@ def time_blurs(shapes: Shapes, repeats: int) -> dict:
 
 def markdown(data: dict) -> str:
     dev = data.get("devices", {})
-    lines = [f"# Device check ({'small shapes' if data['small'] else 'full shapes'})", "",
+    size = f"small shapes, a {SMALL.levels}-level hourglass" if data["small"] else "full shapes"
+    lines = [f"# Device check ({size})", "",
              f"Started {data['started']}; backend {dev.get('backend', '?')}, "
              f"{dev.get('count', '?')} x {', '.join(dev.get('kinds', ['?']))}"
              + (f" ({dev['memory_gib']} GiB)" if "memory_gib" in dev else "")

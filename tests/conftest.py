@@ -35,6 +35,10 @@ def shared_data() -> Path:
 
 TINY_KERNELS = (5, 9)
 TINY_RESOLUTION = (32, 48)
+# The tests' network keeps one of the hourglass's four levels (compiles ~3x faster); the
+# whole MegaDepth network is checked against its PyTorch definition in test_megadepth and
+# test_convert, and trains from a .pth in test_train.
+TINY_LEVELS = 1
 
 
 def sample_photo(name: str, h: int, w: int) -> np.ndarray:
@@ -62,16 +66,16 @@ def textured(h: int, w: int, seed: int = 0) -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def tiny_ckpt(tmp_path_factory) -> Path:
-    """A checkpoint folder of the real network with random weights: kernels 5/9, run at
-    32x48, so every test that renders with it compiles small programs."""
+    """A checkpoint folder of the network with random weights: kernels 5/9, one hourglass
+    level, run at 32x48, so every test that renders with it compiles small programs."""
     from bokeh_jax.network.checkpoint import save_checkpoint
     from bokeh_jax.network.models import BokehNet
     from bokeh_jax.train.state import init_variables
 
     meta = {"kind": "test", "kernel_sizes": list(TINY_KERNELS), "head_kernel": 3,
-            "head_init": "random", "has_depth_head": True,
+            "head_init": "random", "has_depth_head": True, "hourglass_levels": TINY_LEVELS,
             "resolution": list(TINY_RESOLUTION)}
-    variables = init_variables(BokehNet(kernel_sizes=TINY_KERNELS), 0)
+    variables = init_variables(BokehNet(kernel_sizes=TINY_KERNELS, levels=TINY_LEVELS), 0)
     return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny", variables, meta)
 
 

@@ -1,10 +1,13 @@
-"""The Flax MegaDepth against the clean-room PyTorch reference, at three depths.
+"""The Flax MegaDepth against the clean-room PyTorch reference, at three depths; the
+shallower hourglasses (``levels``) against the reference with its inner levels removed.
 
 Trees of shapes, per-level activations and the final log-depth, with random weights and
 non-trivial BatchNorm statistics, converted through the release checkpoint layout.
 """
 
 from __future__ import annotations
+
+import copy
 
 import jax
 import jax.numpy as jnp
@@ -103,6 +106,46 @@ def test_bokeh_net_trunk_and_depth_equal_megadepth(reference, image):
     expected = np.exp([0., 1., 2.]) / np.exp([0., 1., 2.]).sum()
     np.testing.assert_allclose(np.asarray(weights), np.broadcast_to(expected, weights.shape),
                                atol=1e-6)
+
+
+@pytest.mark.parametrize("levels, inner", [(1, (0, 0, 3)), (2, (0, 0, 3, 0, 0, 3))])
+def test_a_shallower_hourglass_is_megadepth_without_its_inner_levels(reference, image, levels,
+                                                                     inner):
+    """levels=L is the reference with the nested level below Channels(5-L) replaced by the
+    identity, on the same weights; its parameters are the full tree minus that level's."""
+    model, converted = reference
+    shallow = copy.deepcopy(model)
+    parent = shallow[3]  # Channels4
+    for i in inner[:-1]:
+        parent = parent[i]
+    parent[inner[-1]] = torch.nn.Identity()
+    with torch.no_grad():
+        ref = shallow(torch.from_numpy(image).permute(0, 3, 1, 2)).permute(0, 2, 3, 1).numpy()
+
+    variables = jax.tree.map(lambda x: x, converted)  # a copy of the nested dicts
+    for collection in ("params", "batch_stats"):
+        node = variables[collection]["trunk"]["channels4"]
+        for _ in range(levels - 1):
+            node = node["a3"]
+        del node["a3"]
+    variables["params"]["weight_head"] = {"kernel": jnp.zeros((3, 3, 64, 3)),
+                                          "bias": jnp.zeros(3)}
+    net = BokehNet(kernel_sizes=(5, 9), levels=levels)
+    shapes = jax.eval_shape(lambda k, x: net.init(k, x, method=BokehNet.maps),
+                            jax.random.key(0), jnp.zeros((1, 16, 16, 3)))
+    assert (jax.tree.structure(shapes) == jax.tree.structure(variables)
+            and jax.tree.map(jnp.shape, shapes) == jax.tree.map(jnp.shape, variables))
+    _, log_depth = jax.jit(lambda v, x: net.apply(v, x, method=BokehNet.maps))(variables, image)
+    np.testing.assert_allclose(np.asarray(log_depth), ref, atol=1e-4 * max(1, np.abs(ref).max()))
+    full = jax.jit(MegaDepth().apply)(converted, image)
+    assert np.abs(np.asarray(full) - ref).max() > 1e-2  # the inner levels did matter
+
+
+@pytest.mark.parametrize("levels", [0, 5])
+def test_hourglass_levels_out_of_range_raise(levels):
+    with pytest.raises(ValueError, match="the hourglass has 1 to 4 levels"):
+        jax.eval_shape(BokehNet(kernel_sizes=(5, 9), levels=levels).init, jax.random.key(0),
+                       jnp.zeros((1, 16, 16, 3)))
 
 
 @pytest.mark.parametrize("shape", [(1, 60, 96, 3), (1, 64, 90, 3), (1, 64, 96, 1)])

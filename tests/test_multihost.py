@@ -3,8 +3,8 @@
 2 processes x 1 CPU device (gloo collectives) train the same parameters as 1 process with
 2 fake CPU devices on the same global batches; a run killed after a checkpoint resumes to
 the same result; a process that never joins ends the run with one line, not a hang; the
-launcher prefixes output and stops every process when one fails. Every run is the real
-network at 32x48 with kernels 5/9 (tests/test_train.py's tiny config), 3 steps.
+launcher prefixes output and stops every process when one fails. Every run is the network
+at 32x48 with kernels 5/9 and one hourglass level (tests/test_train.py's tiny config), 3 steps.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 TINY = ["--config", "demo", "--config.phases=(1,)", "--config.synthetic.height=32",
         "--config.synthetic.width=48", "--config.synthetic.num_train=16",
         "--config.synthetic.num_val=4", "--config.kernel_sizes=(5, 9)",
+        "--config.hourglass_levels=1",
         "--config.phase1.resolution=(32, 48)", "--config.phase1.blend_resolution=()",
         "--config.phase1.global_batch_size=4",
         "--config.phase1.num_steps=3", "--config.phase1.checkpoint_every=1",

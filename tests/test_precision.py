@@ -11,7 +11,7 @@ import jax.extend
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import TINY_KERNELS, TINY_RESOLUTION, sample_photo
+from conftest import TINY_KERNELS, TINY_LEVELS, TINY_RESOLUTION, sample_photo
 
 from bokeh_jax.configs import common
 from bokeh_jax.errors import UserError
@@ -71,6 +71,7 @@ def test_one_bfloat16_train_step_keeps_float32_state(images):
     # bench/device_check.py --small times it: one bfloat16 program traced for both.
     config = common.get_config()
     config.kernel_sizes = TINY_KERNELS
+    config.hourglass_levels = TINY_LEVELS
     config.dtype = "bfloat16"
     config.phase1.update(resolution=TINY_RESOLUTION, global_batch_size=4, num_steps=20,
                          lr_start=1e-3, lr_end=1e-4)

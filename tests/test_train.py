@@ -1,7 +1,8 @@
 """Training: pmap == single device, the loss falls, resume equality, NaN stop, config errors.
 
-Everything runs the real network at 32x48 with kernels 5/9 on a tiny synthetic dataset, so
-the compiled train step is shared (persistent cache) across tests.
+Everything runs the network at 32x48 with kernels 5/9 and one hourglass level
+(conftest.TINY_LEVELS) on a tiny synthetic dataset, so the compiled train step is small and
+shared (persistent cache) across tests; starting from a MegaDepth .pth uses the whole one.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from conftest import TINY_LEVELS
 
 from bokeh_jax.configs import common
 from bokeh_jax.data import pipeline
@@ -48,6 +50,7 @@ def tiny_config(data_dir, **phase1):
     c.val_split = "validation"
     c.num_workers = 0
     c.kernel_sizes = (5, 9)
+    c.hourglass_levels = TINY_LEVELS  # the mechanics do not need the whole hourglass
     c.log_every = 5
     # The same phase settings in every test: the learning-rate schedule is compiled into the
     # step, so identical settings share one compiled train step (persistent cache).
@@ -278,10 +281,11 @@ def test_every_config_problem_is_reported_at_once_before_any_work(data_dir, tmp_
     config.adam_b2 = 1.5
     config.val_policy = "best"
     config.dataset = "imagenet"
+    config.hourglass_levels = 0
     with pytest.raises(UserError) as e:
         trainer.check_config(config, num_devices=2)
     msg = str(e.value)
-    assert "\n" not in msg and msg.startswith("the training config has 9 problems: ")
+    assert "\n" not in msg and msg.startswith("the training config has 10 problems: ")
     for fragment in ("--config.phase1.resolution=(30, 48): height and width must be multiples "
                      "of 16", "--config.phase1.num_steps=-5: must be >= 1",
                      "--config.phase1.loss='l2': use one of l1, ssim",
@@ -289,11 +293,12 @@ def test_every_config_problem_is_reported_at_once_before_any_work(data_dir, tmp_
                      "--config.bn_mode='whatever': use one of train, frozen",
                      "--config.kernel_sizes=(5, 8): give odd kernel sizes",
                      "--config.adam_b2=1.5: must be >= 0 and < 1",
-                     "--config.val_policy='best'", "--config.dataset='imagenet': unknown dataset"):
+                     "--config.val_policy='best'", "--config.dataset='imagenet': unknown dataset",
+                     "--config.hourglass_levels=0: the hourglass has 1 to 4 levels"):
         assert fragment in msg, fragment
     # Through the trainer (one device here, so the batch of 3 is fine): nothing is written,
     # no dataset is built.
-    with pytest.raises(UserError, match="8 problems"):
+    with pytest.raises(UserError, match="9 problems"):
         train_and_evaluate(config, tmp_path / "w")
     assert not (tmp_path / "w").exists()
     trainer.check_config(tiny_config(data_dir), num_devices=1)  # a sound config passes
@@ -348,7 +353,7 @@ PMAP_SCRIPT = textwrap.dedent("""
     from bokeh_jax.cli import enable_compilation_cache
     enable_compilation_cache({cache!r})
     assert jax.local_device_count() == 2
-    c = common.get_config(); c.kernel_sizes = (5, 9)
+    c = common.get_config(); c.kernel_sizes = (5, 9); c.hourglass_levels = 1
     c.phase1.update(resolution=(32, 48), global_batch_size=4, num_steps=20, lr_end=1e-4)
     pc = phase_config(c, 1)
     model, tx = S.make_model(pc), S.make_optimizer(pc)
@@ -391,8 +396,9 @@ def test_pmap_step_on_two_devices_equals_single_device_step():
     assert proc.returncode == 0 and "OK" in proc.stdout, proc.stdout + proc.stderr[-3000:]
 
 
-def test_phase1_starts_from_a_pth_or_a_converted_folder(data_dir, tmp_path):
-    """The .pth is converted on the fly; a converted folder must match the kernels."""
+def test_phase1_starts_from_a_pth_or_a_converted_folder(data_dir, tmp_path, tiny_ckpt):
+    """The .pth is converted on the fly (into the whole hourglass only); a converted folder
+    must match the kernels, a previous phase the depth."""
     import torch
     import torch_megadepth as tm
 
@@ -406,6 +412,10 @@ def test_phase1_starts_from_a_pth_or_a_converted_folder(data_dir, tmp_path):
     config = tiny_config(data_dir)
     config.head_init = "random"
     config.init_checkpoint = str(pth)
+    with pytest.raises(UserError, match=r"--config.hourglass_levels=1: MegaDepth's weights "
+                                        r"\(init_checkpoint\) fit the whole hourglass only"):
+        trainer.check_config(config, num_devices=1)
+    config.hourglass_levels = 4
     pc = phase_config(config, 1)
     variables, meta, origin = trainer.initial_variables(pc, tmp_path, 1,
                                                         state_lib.make_model(pc))
@@ -420,6 +430,13 @@ def test_phase1_starts_from_a_pth_or_a_converted_folder(data_dir, tmp_path):
     config.init_checkpoint = str(converted)
     with pytest.raises(UserError, match="--kernels 5,9"):
         trainer.initial_variables(phase_config(config, 1), tmp_path, 1,
+                                  state_lib.make_model(pc))
+    # Phase 2 refuses a phase 1 of another depth (here the 1-level tiny checkpoint).
+    (tmp_path / "w").mkdir()
+    shutil.copytree(tiny_ckpt, tmp_path / "w" / "phase1" / "final")
+    with pytest.raises(UserError, match=r"a network with 1 hourglass levels, but the config "
+                                        r"trains 4; set --config.hourglass_levels=1"):
+        trainer.initial_variables(phase_config(config, 2), tmp_path / "w", 2,
                                   state_lib.make_model(pc))
 
 

@@ -43,6 +43,9 @@ def get_config() -> ml_collections.ConfigDict:
     # Model.
     c.kernel_sizes = PAPER_KERNELS
     c.head_kernel = 3
+    # The hourglass's depth: 4 is MegaDepth (the paper; MegaDepth's weights need it). 1-3
+    # keep only its outer levels: a smaller network from random weights (docs/network.md).
+    c.hourglass_levels = 4
     # The blurred copies' kernel: the paper's "gaussian"; "disk" or "polygon" (blades,
     # rotation in degrees) are the paper's future work (configs ablation_disk/_polygon).
     c.aperture = "gaussian"

@@ -24,7 +24,7 @@ import numpy as np
 from bokeh_jax.errors import UserError, one_line
 from bokeh_jax.files import check_can_write, check_output_folder, staged_folder
 from bokeh_jax.names import __version__
-from bokeh_jax.network.models import BokehNet
+from bokeh_jax.network.models import HOURGLASS_LEVELS, BokehNet
 
 FORMAT = "bokeh_jax.checkpoint"
 FORMAT_VERSION = 1
@@ -96,7 +96,14 @@ def model_from_metadata(meta, dtype: str = "float32") -> BokehNet:
     of the run, not of the weights, so it is not read from ``meta``)."""
     return BokehNet(kernel_sizes=tuple(meta["kernel_sizes"]), head_kernel=meta["head_kernel"],
                     aperture=meta.get("aperture", "gaussian"), blades=int(meta.get("blades", 6)),
-                    rotation=float(meta.get("rotation", 0.0)), dtype=dtype)
+                    rotation=float(meta.get("rotation", 0.0)), dtype=dtype,
+                    levels=hourglass_levels(meta))
+
+
+def hourglass_levels(meta) -> int:
+    """The hourglass depth a checkpoint's metadata or a config gives (4, MegaDepth's, for
+    every checkpoint from before the option existed)."""
+    return int(meta.get("hourglass_levels", HOURGLASS_LEVELS))
 
 
 def abstract_variables(model: BokehNet) -> dict:

@@ -83,7 +83,8 @@ def compute_dtype(name: str) -> jnp.dtype:
 
 BN_EPS = 1e-5  # PyTorch's default; Keras' 1e-3 gives wrong depth with converted weights.
 BN_MOMENTUM = 0.9  # Flax convention for PyTorch's momentum=0.1.
-MULTIPLE = 16  # four 2x2 poolings without padding
+MULTIPLE = 16  # four 2x2 poolings without padding (kept whatever ``levels``: one input rule)
+HOURGLASS_LEVELS = 4  # MegaDepth's nesting depth (Channels4 .. Channels1)
 
 
 def check_input(x: jax.Array) -> None:
@@ -161,9 +162,14 @@ def _upsample(x: jax.Array) -> jax.Array:
 
 
 class Level(nn.Module):
-    """One "Channels" level: two branches applied to the same input and summed."""
+    """One "Channels" level: two branches applied to the same input and summed.
+
+    ``innermost``: the deepest level kept; a nested level below it is left out (the
+    identity: every level maps its input's channels to as many, so the rest still fits).
+    """
 
     level: int
+    innermost: int = 1
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
@@ -176,7 +182,8 @@ class Level(nn.Module):
                 elif op == "up":
                     y = _upsample(y)
                 elif op[0] == "level":
-                    y = Level(op[1], name=f"{prefix}{idx}")(y, train)
+                    if op[1] >= self.innermost:
+                        y = Level(op[1], self.innermost, name=f"{prefix}{idx}")(y, train)
                 else:
                     y = Inception(op[2], name=f"{prefix}{idx}")(y, train)
             out = out + y
@@ -184,14 +191,23 @@ class Level(nn.Module):
 
 
 class Trunk(nn.Module):
-    """MegaDepth up to its 64-channel features: conv 7x7, BN, ReLU, Channels4."""
+    """MegaDepth up to its 64-channel features: conv 7x7, BN, ReLU, Channels4.
+
+    ``levels``: how many of the four nested levels to keep, from the outside in (4: the
+    MegaDepth hourglass; see :class:`BokehNet`).
+    """
+
+    levels: int = HOURGLASS_LEVELS
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         check_input(x)
+        if self.levels not in range(1, HOURGLASS_LEVELS + 1):
+            raise ValueError(f"levels={self.levels!r}: the hourglass has 1 to "
+                             f"{HOURGLASS_LEVELS} levels")
         y = Conv(128, 7, name="conv0")(x)
         y = nn.relu(_bn(train, "bn0", x.dtype, affine=True)(y))
-        return Level(4, name="channels4")(y, train)
+        return Level(4, HOURGLASS_LEVELS + 1 - self.levels, name="channels4")(y, train)
 
 
 class MegaDepth(nn.Module):
@@ -227,6 +243,10 @@ class BokehNet(nn.Module):
     ("disk", "polygon" with ``blades`` and ``rotation``; :mod:`bokeh_jax.ops.aperture`).
     ``dtype`` is the trunk's and the heads' activation dtype: "float32", or "bfloat16" for
     mixed precision (float32 parameters, BatchNorm statistics, weights, blur and blend).
+    ``levels`` is the hourglass's depth: 4 is MegaDepth's (the paper's, and the only depth
+    MegaDepth's weights fit); 1 to 3 keep the outer levels only, a smaller network trained
+    from random weights that compiles several times faster (docs/network.md). Its
+    parameters are the full network's minus the inner levels, under the same names.
     """
 
     kernel_sizes: Sequence[int] = PAPER_KERNELS
@@ -236,6 +256,7 @@ class BokehNet(nn.Module):
     blades: int = 6
     rotation: float = 0.0
     dtype: str = "float32"
+    levels: int = HOURGLASS_LEVELS
 
     def blur_options(self) -> dict:
         """The keyword arguments of :func:`bokeh_jax.ops.blur_stack` for this network."""
@@ -244,7 +265,7 @@ class BokehNet(nn.Module):
                     rotation=self.rotation)
 
     def setup(self):
-        self.trunk = Trunk()
+        self.trunk = Trunk(self.levels)
         self.depth_head = Conv(1, 3)
         self.weight_head = Conv(len(self.kernel_sizes) + 1, self.head_kernel)
 

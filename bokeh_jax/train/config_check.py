@@ -16,7 +16,7 @@ from bokeh_jax.data import catalog
 from bokeh_jax.errors import UserError
 from bokeh_jax.names import COMPUTE_DTYPES, POLICIES
 from bokeh_jax.network.heads import HEAD_INITS
-from bokeh_jax.network.models import MULTIPLE
+from bokeh_jax.network.models import HOURGLASS_LEVELS, MULTIPLE
 from bokeh_jax.ops.aperture import APERTURES
 from bokeh_jax.train.step import BN_MODES, LOSSES
 
@@ -177,9 +177,16 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
     hk = config.head_kernel
     if not _is_int(hk) or hk < 1 or hk % 2 == 0:
         p.add("head_kernel", hk, "must be an odd whole number, e.g. 3")
+    levels = config.hourglass_levels
+    if not _is_int(levels) or not 1 <= levels <= HOURGLASS_LEVELS:
+        p.add("hourglass_levels", levels, f"the hourglass has 1 to {HOURGLASS_LEVELS} levels "
+              f"({HOURGLASS_LEVELS}: MegaDepth's)")
     if config.init_checkpoint and not Path(config.init_checkpoint).expanduser().exists():
         p.add("init_checkpoint", config.init_checkpoint,
               "no such file or folder (a converted checkpoint folder or the MegaDepth .pth)")
+    elif config.init_checkpoint and levels != HOURGLASS_LEVELS:
+        p.add("hourglass_levels", levels, f"MegaDepth's weights (init_checkpoint) fit the "
+              f"whole hourglass only: use {HOURGLASS_LEVELS}, or train from random weights")
     p.choice(config, "head_init", HEAD_INITS)
     p.choice(config, "bn_mode", BN_MODES)
     p.choice(config, "dtype", COMPUTE_DTYPES)

@@ -87,7 +87,16 @@ def _variables_from(path: str, config: ml_collections.ConfigDict) -> tuple[dict,
         raise UserError(f"{p}: converted for kernels {tuple(meta['kernel_sizes'])}, but the "
                         f"config trains {kernels}; convert again with --kernels "
                         f"{','.join(map(str, kernels))} or pass the .pth file")
+    _check_levels(p, meta, config)
     return variables, _carried(meta)
+
+
+def _check_levels(path: Path, meta: dict, config: ml_collections.ConfigDict) -> None:
+    levels = checkpoint.hourglass_levels(meta)
+    if levels != config.hourglass_levels:
+        raise UserError(f"{path}: a network with {levels} hourglass levels, but the config "
+                        f"trains {config.hourglass_levels}; set "
+                        f"--config.hourglass_levels={levels}")
 
 
 def _carried(meta: dict) -> dict:
@@ -106,6 +115,7 @@ def initial_variables(config: ml_collections.ConfigDict, workdir: Path, n: int,
                 f"phase {n} starts from phase {n - 1}'s final weights, but {prev} does not "
                 f"exist; run `python train.py --config phase{n - 1} --workdir {workdir}` first")
         variables, meta = checkpoint.load_variables(prev)
+        _check_levels(prev, meta, config)
         return variables, _carried(meta), f"from {prev}"
     if config.init_checkpoint:
         variables, meta = _variables_from(config.init_checkpoint, config)
@@ -156,7 +166,8 @@ class _NoLog:
 
 def _export(path: Path, variables: dict, config, carried: dict, extra: dict) -> None:
     meta = {"kind": "trained", "kernel_sizes": list(config.kernel_sizes),
-            "head_kernel": config.head_kernel, "aperture": config.aperture,
+            "head_kernel": config.head_kernel, "hourglass_levels": config.hourglass_levels,
+            "aperture": config.aperture,
             "blades": config.blades, "rotation": config.rotation,
             "resolution": list(config.resolution), "policy": config.val_policy,
             "blend_resolution": list(inputs.blend_resolution(config)),
