@@ -99,8 +99,8 @@ def test_one_compile_per_image_size(model, pairs):
     """Images of a size already seen compile nothing: the third image (the first one's size)
     adds no program, the second (a new size) does. A model variant no other test uses (the
     "direct" blur) keeps the programs of this run apart from the rest of the suite's."""
-    variant = BokehModel(BokehNet(kernel_sizes=KERNELS, blur_method="direct"),
-                         model.variables, model.metadata)
+    variant = BokehModel(BokehNet(kernel_sizes=KERNELS, blur_method="direct",
+                                  levels=model.module.levels), model.variables, model.metadata)
     examples = iter_pairs(pairs)
     assert examples[0]["original"].shape == examples[2]["original"].shape  # SIZES
     assert examples[0]["original"].shape != examples[1]["original"].shape

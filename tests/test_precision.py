@@ -58,12 +58,12 @@ def test_bfloat16_forward_is_close_to_float32_and_really_bfloat16(models, images
     assert w16.dtype == np.float32  # Eq. 2's softmax runs in float32
     np.testing.assert_allclose(w16.sum(-1), 1.0, atol=1e-5)
     diff = np.abs(w16 - w32)
-    # Measured: max 1e-3, mean 2e-4 (random weights, 32x48).
+    # Measured: max 1.1e-3, mean 1.9e-4 (random weights, the 1-level tiny network, 32x48).
     assert 0 < diff.max() < 0.01 and diff.mean() < 0.001, (diff.max(), diff.mean())
     d32, d16 = f32.predict_depth(images), bf16.predict_depth(images)
     assert d16.dtype == jnp.float32
     scale = float(jnp.std(d32))
-    assert 0 < float(jnp.max(jnp.abs(d16 - d32))) < 0.1 * scale  # measured: 0.05 * scale
+    assert 0 < float(jnp.max(jnp.abs(d16 - d32))) < 0.1 * scale  # measured: 0.04 * scale
 
 
 def test_one_bfloat16_train_step_keeps_float32_state(images):
