@@ -434,7 +434,7 @@ def test_phase1_starts_from_a_pth_or_a_converted_folder(data_dir, tmp_path, tiny
     # Phase 2 refuses a phase 1 of another depth (here the 1-level tiny checkpoint).
     (tmp_path / "w").mkdir()
     shutil.copytree(tiny_ckpt, tmp_path / "w" / "phase1" / "final")
-    with pytest.raises(UserError, match=r"a network with 1 hourglass levels, but the config "
+    with pytest.raises(UserError, match=r"a network with hourglass_levels=1, but the config "
                                         r"trains 4; set --config.hourglass_levels=1"):
         trainer.initial_variables(phase_config(config, 2), tmp_path / "w", 2,
                                   state_lib.make_model(pc))

@@ -94,7 +94,7 @@ def _variables_from(path: str, config: ml_collections.ConfigDict) -> tuple[dict,
 def _check_levels(path: Path, meta: dict, config: ml_collections.ConfigDict) -> None:
     levels = checkpoint.hourglass_levels(meta)
     if levels != config.hourglass_levels:
-        raise UserError(f"{path}: a network with {levels} hourglass levels, but the config "
+        raise UserError(f"{path}: a network with hourglass_levels={levels}, but the config "
                         f"trains {config.hourglass_levels}; set "
                         f"--config.hourglass_levels={levels}")
 
