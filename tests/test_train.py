@@ -63,7 +63,7 @@ def tiny_config(data_dir, **phase1):
 
 def _params(folder: Path):
     variables, _ = model_io.load_variables(folder)
-    return jax.tree.leaves(variables)
+    return [np.asarray(x) for x in jax.tree.leaves(variables)]  # host: no op compiles
 
 
 class Tampered:
@@ -366,12 +366,13 @@ PMAP_SCRIPT = textwrap.dedent("""
     p = jax.pmap(step, axis_name="d")
     split = {{k: v.reshape(2, 2, 32, 48, 3) for k, v in batch.items()}}
     s2, m2 = p(jax_utils.replicate(state), split)
-    s2 = jax.tree.map(lambda x: x[0], s2)
+    # Compared on the host: a jnp op per leaf would compile ~3 programs per leaf shape.
+    host = lambda tree: [np.asarray(x) for x in jax.tree.leaves(tree)]
+    s2 = [x[0] for x in host(s2.params)]
     np.testing.assert_allclose(float(m2["loss"][0]), float(m1["loss"]), rtol=1e-5)
-    worst = max(float(jnp.max(jnp.abs(a - b))) for a, b in
-                zip(jax.tree.leaves(s1.params), jax.tree.leaves(s2.params)))
-    moved = max(float(jnp.max(jnp.abs(a - b))) for a, b in
-                zip(jax.tree.leaves(s1.params), jax.tree.leaves(state.params)))
+    worst = max(float(np.max(np.abs(a - b))) for a, b in zip(host(s1.params), s2))
+    moved = max(float(np.max(np.abs(a - b))) for a, b in
+                zip(host(s1.params), host(state.params)))
     print("worst", worst, "moved", moved)
     assert moved > 1e-4 and worst < 1e-6
     # A global batch the devices cannot share is refused before anything runs.
