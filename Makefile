@@ -30,7 +30,7 @@ browser:
 
 test: install browser
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q -n auto --dist worksteal
+	$(PY) -m pytest -q -n auto --dist loadfile
 
 # The main job on the embedded default: all three training phases on the synthetic
 # dataset, evaluation against the baselines, renders of the sample photos.

@@ -20,6 +20,12 @@ from bokeh_jax.cli import enable_compilation_cache  # noqa: E402
 enable_compilation_cache(os.environ["BOKEH_JAX_CACHE"])
 
 
+def pytest_collection_modifyitems(config, items):
+    """The long end-to-end tests (slow, browser) first: with the suite spread over the cores
+    (make test: pytest -n auto), one started last would run on alone at the end."""
+    items.sort(key=lambda item: not any(item.get_closest_marker(m) for m in ("slow", "browser")))
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The real sample data beside the checkout; skips the test when absent."""

@@ -93,6 +93,7 @@ sys.exit(run_main(lambda argv: main(argv, prog="train.py"), sys.argv[1:]))
 """
 
 
+@pytest.mark.slow
 def test_two_processes_train_as_one_with_two_devices_and_resume_after_a_kill(tmp_path):
     """2 processes x 1 device, killed after checkpoint 2 and launched again, against one
     process with 2 devices, uninterrupted: the same parameters after step 2 (the killed
