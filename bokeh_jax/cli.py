@@ -17,7 +17,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -40,12 +42,34 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 def run_main(main: Callable[[Sequence[str] | None], int | None],
              argv: Sequence[str] | None = None) -> int:
-    """Runs ``main(argv)``, turning UserError / Ctrl-C into a one-line exit."""
+    """Runs ``main(argv)``, turning UserError / Ctrl-C into a one-line exit.
+
+    SIGTERM (``kill PID``) interrupts as Ctrl-C does, so the cleanup on the way out runs
+    (the dataset build stops its worker processes; the trainer installs its own handler,
+    which checkpoints first)."""
+    previous = _interrupt_on_sigterm()
     try:
         code = main(argv)
     except (UserError, KeyboardInterrupt) as e:
         return report(e)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return int(code or 0)
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _interrupt_on_sigterm():
+    """Installs the SIGTERM -> KeyboardInterrupt handler; the previous one, or None when
+    signals cannot be set here (not the main thread) or someone else already handles it."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    if signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, None):
+        return None
+    return signal.signal(signal.SIGTERM, _raise_interrupt)
 
 
 def report(error: UserError | KeyboardInterrupt) -> int:

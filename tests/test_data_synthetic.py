@@ -215,3 +215,67 @@ def test_far_ground_is_prefiltered_not_aliased(monkeypatch):
     # The bottom rows are magnified: the pattern shows (bilinear, so not at full contrast).
     near = layers[-1].color[:, -3:]
     assert float(near.std()) > max(0.1, 4 * float(far.std()))
+
+
+def _children(pid: int) -> list[int]:
+    """The live child processes of ``pid`` (Linux /proc)."""
+    from pathlib import Path
+
+    kids = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            kids += [int(k) for k in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    from pathlib import Path
+
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "State:\tZ" not in status  # a zombie has exited
+
+
+def test_sigterm_during_a_parallel_build_stops_the_workers_too(tmp_path):
+    """``kill PID`` on a build with worker processes: one line, status 130, and no worker
+    left running (they used to outlive the killed parent)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    if not Path("/proc/self/task").is_dir():
+        pytest.skip("needs Linux /proc to find the worker processes")
+    repo = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bokeh_jax.data.prepare", "synthetic_bokeh", "--data-dir",
+         str(tmp_path), "--num-train", "400", "--num-val", "0", "--height", "64", "--width",
+         "96", "--workers", "2"], cwd=repo, env=dict(os.environ, PYTHONPATH=str(repo)),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline, workers = time.monotonic() + 90, []
+        while len(workers) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.5)
+            workers = [k for k in _children(proc.pid)
+                       if b"spawn_main" in Path(f"/proc/{k}/cmdline").read_bytes()]
+        assert len(workers) == 2, "the build did not start its 2 workers"
+        time.sleep(2)  # the workers are rendering pairs
+        os.kill(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err[-2000:]
+    assert err.strip().splitlines()[-1] == "interrupted", err[-2000:]
+    deadline = time.monotonic() + 30
+    while any(_alive(k) for k in workers) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not any(_alive(k) for k in workers), "a worker outlived the build"
+    assert not list(tmp_path.glob("synthetic_bokeh/*/[0-9]*"))  # no finished version folder

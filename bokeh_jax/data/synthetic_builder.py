@@ -126,6 +126,12 @@ class SyntheticBokeh(LocalBuilder):
             self._pool = pool
             try:
                 return super()._download_and_prepare(dl_manager, download_config)
+            except BaseException:
+                # Interrupted (Ctrl-C, SIGTERM through cli.run_main) or failed: drop the
+                # queued pairs, so the workers finish their chunk and exit instead of the
+                # pool's exit waiting for the whole split (or outliving us).
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
             finally:
                 self._pool = None
 
