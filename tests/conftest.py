@@ -47,6 +47,14 @@ TINY_RESOLUTION = (32, 48)
 TINY_LEVELS = 1
 
 
+def host_leaves(tree) -> list[np.ndarray]:
+    """A pytree's leaves as numpy arrays: compared on the host, where a jnp op per leaf
+    would compile programs per leaf shape."""
+    import jax
+
+    return [np.asarray(x) for x in jax.tree.leaves(tree)]
+
+
 def sample_photo(name: str, h: int, w: int) -> np.ndarray:
     """A scikit-image sample photo resized to h x w, float32 in [0,1]."""
     import skimage.data

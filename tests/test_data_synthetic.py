@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -217,22 +224,24 @@ def test_far_ground_is_prefiltered_not_aliased(monkeypatch):
     assert float(near.std()) > max(0.1, 4 * float(far.std()))
 
 
-def _children(pid: int) -> list[int]:
-    """The live child processes of ``pid`` (Linux /proc)."""
-    from pathlib import Path
-
-    kids = []
+def _pool_workers(pid: int) -> list[int]:
+    """The multiprocessing (spawned) child processes of ``pid``, from Linux /proc."""
+    workers = []
     for task in Path(f"/proc/{pid}/task").glob("*"):
         try:
-            kids += [int(k) for k in (task / "children").read_text().split()]
-        except OSError:
-            pass
-    return kids
+            kids = [int(k) for k in (task / "children").read_text().split()]
+        except OSError:  # the task ended meanwhile
+            continue
+        for kid in kids:
+            try:
+                if b"spawn_main" in Path(f"/proc/{kid}/cmdline").read_bytes():
+                    workers.append(kid)
+            except OSError:  # the child ended meanwhile
+                pass
+    return workers
 
 
 def _alive(pid: int) -> bool:
-    from pathlib import Path
-
     try:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
@@ -243,13 +252,6 @@ def _alive(pid: int) -> bool:
 def test_sigterm_during_a_parallel_build_stops_the_workers_too(tmp_path):
     """``kill PID`` on a build with worker processes: one line, status 130, and no worker
     left running (they used to outlive the killed parent)."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-    from pathlib import Path
-
     if not Path("/proc/self/task").is_dir():
         pytest.skip("needs Linux /proc to find the worker processes")
     repo = Path(__file__).resolve().parents[1]
@@ -262,8 +264,7 @@ def test_sigterm_during_a_parallel_build_stops_the_workers_too(tmp_path):
         deadline, workers = time.monotonic() + 90, []
         while len(workers) < 2 and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.5)
-            workers = [k for k in _children(proc.pid)
-                       if b"spawn_main" in Path(f"/proc/{k}/cmdline").read_bytes()]
+            workers = _pool_workers(proc.pid)
         assert len(workers) == 2, "the build did not start its 2 workers"
         time.sleep(2)  # the workers are rendering pairs
         os.kill(proc.pid, signal.SIGTERM)

@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 import grain
-import jax
 import numpy as np
 import pytest
+from conftest import host_leaves
 
 from bokeh_jax.data import pipeline
 from bokeh_jax.network import checkpoint as model_io
@@ -63,7 +63,7 @@ def _state_params(step_dir: Path) -> list[np.ndarray]:
 
     with ocp.StandardCheckpointer() as ckpt:
         state = ckpt.restore(step_dir / "state")
-    return [np.asarray(x) for x in jax.tree.leaves(state["params"])]  # host: no op compiles
+    return host_leaves(state["params"])
 
 
 KILL_AT_3 = """
@@ -140,8 +140,8 @@ def test_two_processes_train_as_one_with_two_devices_and_resume_after_a_kill(tmp
     step2_one = _state_params(one / "phase1" / "checkpoints" / "2")
     for a, b in zip(step2_two, step2_one, strict=True):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
-    final_two, final_one = ([np.asarray(x) for x in jax.tree.leaves(
-        model_io.load_variables(run / "phase1" / "final")[0]["params"])] for run in (two, one))
+    final_two, final_one = (host_leaves(model_io.load_variables(run / "phase1" / "final")[0]
+                                        ["params"]) for run in (two, one))
     for a, b in zip(final_two, final_one, strict=True):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
     # Step 3 moved the weights well beyond the tolerance: the comparison can fail.

@@ -20,7 +20,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-from conftest import TINY_LEVELS
+from conftest import TINY_LEVELS, host_leaves
 
 from bokeh_jax.configs import common
 from bokeh_jax.data import pipeline
@@ -63,7 +63,7 @@ def tiny_config(data_dir, **phase1):
 
 def _params(folder: Path):
     variables, _ = model_io.load_variables(folder)
-    return [np.asarray(x) for x in jax.tree.leaves(variables)]  # host: no op compiles
+    return host_leaves(variables)
 
 
 class Tampered:
