@@ -80,6 +80,24 @@ def test_batches_shapes_and_paired_flips(synth):
     assert len(flips) >= 3  # flips do happen, in both directions
 
 
+def test_focus_labels_follow_the_depth_and_the_flips(synth):
+    ref = {ex["id"]: ex for ex in pipeline.eval_examples(synth, "train")}
+    with _loader(synth, focus_labels=True) as loader:
+        b = next(loader)
+    assert b["focus"].shape == (2, 2, *SIZE) and b["focus"].dtype == np.float32
+    for d in range(2):
+        for j in range(2):
+            ex = ref[int(b["id"][d, j])]
+            h, v = _flip_of(b["original"][d, j], ex["original"])
+            # By hand, from the thin lens: 1 within 2% of the focus in z_f/z, 0 beyond 50%.
+            defocus = np.abs(ex["focus_depth"] / ex["depth"] - 1)
+            want = np.where(defocus <= 0.02, 1.0, np.where(defocus >= 0.5, 0.0, -1.0))
+            want = want[:, ::-1] if h else want
+            want = want[::-1] if v else want
+            np.testing.assert_array_equal(b["focus"][d, j], want)
+            assert (want == 1).any() and (want == 0).any()  # a subject and a background
+
+
 def test_epochs_reshuffle_and_drop_their_own_remainder(synth):
     with _loader(synth, num_epochs=2, flips=False) as loader:
         ids = [b["id"].ravel().tolist() for b in loader]
@@ -149,6 +167,13 @@ def test_eval_examples_full_size_in_id_order(ebb_jpegs):
     assert items[0]["original"].shape == (64, 96, 3) and "depth" not in items[0]
     with pytest.raises(IndexError):
         val[2]
+
+
+def test_focus_labels_need_depth(ebb_jpegs):
+    with pytest.raises(UserError, match="has no depth.*focus_loss_weight.*synthetic_bokeh"):
+        pipeline.make_train_loader("ebb", "train", data_dir=ebb_jpegs[1], global_batch_size=2,
+                                   resolution=(16, 24), num_devices=1, seed=0,
+                                   focus_labels=True)
 
 
 def test_errors_name_the_fix(synth, tmp_path):

@@ -280,3 +280,14 @@ def test_sigterm_during_a_parallel_build_stops_the_workers_too(tmp_path):
         time.sleep(0.5)
     assert not any(_alive(k) for k in workers), "a worker outlived the build"
     assert not list(tmp_path.glob("synthetic_bokeh/*/[0-9]*"))  # no finished version folder
+
+
+def test_focus_labels_by_hand():
+    from bokeh_jax.data.focus_labels import focus_label
+
+    # z_f / z - 1 for z = 2, 2.02, 2.5, 4, 1 (z_f = 2): 0, -0.0099, -0.2, -0.5, 1.
+    got = focus_label(np.array([[2.0, 2.02, 2.5], [4.0, 1.0, 2.0]]), 2.0)
+    np.testing.assert_array_equal(got, [[1, 1, -1], [0, 0, 1]])
+    assert got.dtype == np.float32
+    with pytest.raises(ValueError, match="positive distance"):
+        focus_label(np.ones((2, 2)), 0.0)

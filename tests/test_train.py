@@ -282,10 +282,11 @@ def test_every_config_problem_is_reported_at_once_before_any_work(data_dir, tmp_
     config.val_policy = "best"
     config.dataset = "imagenet"
     config.hourglass_levels = 0
+    config.focus_loss_weight = -0.5
     with pytest.raises(UserError) as e:
         trainer.check_config(config, num_devices=2)
     msg = str(e.value)
-    assert "\n" not in msg and msg.startswith("the training config has 10 problems: ")
+    assert "\n" not in msg and msg.startswith("the training config has 11 problems: ")
     for fragment in ("--config.phase1.resolution=(30, 48): height and width must be multiples "
                      "of 16", "--config.phase1.num_steps=-5: must be >= 1",
                      "--config.phase1.loss='l2': use one of l1, ssim",
@@ -294,14 +295,20 @@ def test_every_config_problem_is_reported_at_once_before_any_work(data_dir, tmp_
                      "--config.kernel_sizes=(5, 8): give odd kernel sizes",
                      "--config.adam_b2=1.5: must be >= 0 and < 1",
                      "--config.val_policy='best'", "--config.dataset='imagenet': unknown dataset",
-                     "--config.hourglass_levels=0: the hourglass has 1 to 4 levels"):
+                     "--config.hourglass_levels=0: the hourglass has 1 to 4 levels",
+                     "--config.focus_loss_weight=-0.5: must be >= 0"):
         assert fragment in msg, fragment
     # Through the trainer (one device here, so the batch of 3 is fine): nothing is written,
     # no dataset is built.
-    with pytest.raises(UserError, match="9 problems"):
+    with pytest.raises(UserError, match="10 problems"):
         train_and_evaluate(config, tmp_path / "w")
     assert not (tmp_path / "w").exists()
     trainer.check_config(tiny_config(data_dir), num_devices=1)  # a sound config passes
+    no_depth = tiny_config(data_dir)
+    no_depth.dataset, no_depth.focus_loss_weight = "ebb", 0.1
+    with pytest.raises(UserError, match=r"--config.focus_loss_weight=0.1: the focus loss needs "
+                                        r"the pairs' depth, which only synthetic_bokeh has"):
+        trainer.check_config(no_depth, num_devices=1)
     config = tiny_config(data_dir)
     config.aperture, config.blades = "star", 2
     with pytest.raises(UserError) as e:
@@ -468,6 +475,36 @@ def test_blending_at_a_larger_size_trains_on_what_the_fullres_policy_renders(tin
     np.testing.assert_allclose(float(m["l1"]), np.mean(np.abs(ref.bokeh - target)), atol=2e-5)
     np.testing.assert_allclose(float(m["weight_sharp"]), ref.weights[..., 0].mean(), atol=2e-5)
     assert new_state.step == 1
+
+
+def test_the_focus_loss_is_the_cross_entropy_of_the_sharp_weight(tiny_model):
+    """focus_loss_weight: the step adds weight x BCE(w_0, labels) over the labelled pixels,
+    w_0 being the sharp weight the fullres policy renders with (checked in numpy)."""
+    from conftest import TINY_RESOLUTION, textured
+
+    from bokeh_jax.inference.learned import render_photo
+    from bokeh_jax.train import state as S
+    from bokeh_jax.train import step as T
+
+    config = common.get_config()
+    config.phase1.update(resolution=TINY_RESOLUTION, blend_resolution=(64, 96))
+    pc = phase_config(config, 1)
+    original = textured(64, 96, seed=3).astype(np.float32) / 255
+    target = textured(64, 96, seed=4).astype(np.float32) / 255
+    label = np.full((64, 96), -1.0, np.float32)
+    label[10:30, 20:50], label[40:, :] = 1.0, 0.0
+    tx = S.make_optimizer(pc)
+    state = S.create_state(tiny_model.variables, tx)
+    batch = {"original": original[None], "bokeh": target[None], "focus": label[None]}
+    step = jax.jit(T.make_train_step(tiny_model.module, tx, loss="l1", bn_mode="frozen",
+                                     net_hw=TINY_RESOLUTION, focus_weight=0.25))
+    _, m = step(state, batch)
+    w0 = render_photo(tiny_model.module, tiny_model.variables, TINY_RESOLUTION, original,
+                      policy="fullres").weights[..., 0].astype(np.float64)
+    known = label >= 0
+    bce = -np.where(label[known] == 1, np.log(w0[known]), np.log(1 - w0[known])).mean()
+    np.testing.assert_allclose(float(m["focus_bce"]), bce, rtol=1e-4)
+    np.testing.assert_allclose(float(m["loss"]), float(m["l1"]) + 0.25 * bce, rtol=1e-4)
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in Path(common.__file__).parent.glob("*.py")

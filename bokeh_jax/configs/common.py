@@ -58,6 +58,11 @@ def get_config() -> ml_collections.ConfigDict:
     # (float32 parameters, optimizer state, BatchNorm statistics, losses and blend).
     c.dtype = "float32"
 
+    # Loss: each phase's image loss (L1 or -SSIM, below), plus this weight times the focus
+    # loss, a cross-entropy of the sharp weight against in-focus labels from the pairs'
+    # depth (synthetic_bokeh only; bokeh_jax.data.focus_labels). 0: the paper's loss.
+    c.focus_loss_weight = 0.0
+
     # Optimiser (per-phase learning rates below).
     c.adam_b1 = 0.9
     c.adam_b2 = 0.999

@@ -36,6 +36,7 @@ import numpy as np
 
 from bokeh_jax.data import catalog, images
 from bokeh_jax.data.catalog import PreparedDataset
+from bokeh_jax.data.focus_labels import focus_label
 from bokeh_jax.errors import UserError
 
 _IMAGE_KEYS = ("original", "bokeh")
@@ -63,15 +64,32 @@ def _open(dataset, split: str, data_dir, *, extras: bool):
 
 
 class _DecodeFlip(grain.transforms.RandomMap):
-    """Decodes and resizes both images of a pair, then applies the same random flips."""
+    """Decodes and resizes both images of a pair, then applies the same random flips; with
+    ``focus``, also the pair's focus labels
+    (:func:`~bokeh_jax.data.focus_labels.focus_label`), resized (nearest) and flipped alike."""
 
-    def __init__(self, size: tuple[int, int], flips: bool):
-        self.size, self.flips = size, flips
+    def __init__(self, size: tuple[int, int], flips: bool, focus: bool = False):
+        self.size, self.flips, self.focus = size, flips, focus
 
     def random_map(self, element: dict, rng: np.random.Generator) -> dict:
         h, v = (bool(x) for x in rng.random(2) < 0.5) if self.flips else (False, False)
         o, b = (images.decode_rgb(element[k], self.size, flip_h=h, flip_v=v) for k in _IMAGE_KEYS)
-        return {"id": np.int64(element["id"]), "original": o, "bokeh": b}
+        out = {"id": np.int64(element["id"]), "original": o, "bokeh": b}
+        if self.focus:
+            label = focus_label(element["depth"], float(element["focus_depth"]))
+            out["focus"] = _resize_flip_nearest(label, self.size, h, v)
+        return out
+
+
+def _resize_flip_nearest(x: np.ndarray, size: tuple[int, int], flip_h: bool,
+                         flip_v: bool) -> np.ndarray:
+    from PIL import Image
+
+    img = Image.fromarray(np.ascontiguousarray(x, np.float32), mode="F")
+    if img.size != (size[1], size[0]):
+        img = img.resize((size[1], size[0]), Image.NEAREST)
+    x = np.asarray(img, np.float32)
+    return np.ascontiguousarray(x[::-1 if flip_v else 1, ::-1 if flip_h else 1])
 
 
 class _ToDevices(grain.transforms.Map):
@@ -184,7 +202,8 @@ def make_train_loader(dataset: str | PreparedDataset, split: str, *,
                       resolution: tuple[int, int], num_devices: int, seed: int,
                       num_workers: int = 0, num_epochs: int | None = None, flips: bool = True,
                       num_threads: int = 2, prefetch: int = 2,
-                      shard_options: grain.sharding.ShardOptions | None = None) -> TrainLoader:
+                      shard_options: grain.sharding.ShardOptions | None = None,
+                      focus_labels: bool = False) -> TrainLoader:
     """The training input pipeline.
 
     Args:
@@ -210,6 +229,9 @@ def make_train_loader(dataset: str | PreparedDataset, split: str, *,
         together feed exactly the batches one process with all the devices would, each
         device the same pairs (grain's usual sharding splits the dataset before the
         shuffle instead, which gives other batches).
+      focus_labels: also yield "focus", float32 (devices, per_device, H, W): 1 in focus, 0
+        out of focus, -1 undecided (:mod:`bokeh_jax.data.focus_labels`); synthetic_bokeh
+        only (it needs the pairs' depth).
 
     Returns:
       A :class:`TrainLoader` (a grain ``DatasetIterator``); ``steps_per_epoch`` tells how
@@ -223,7 +245,10 @@ def make_train_loader(dataset: str | PreparedDataset, split: str, *,
     h, w = (int(x) for x in resolution)
     if h < 1 or w < 1:
         raise UserError(f"resolution {tuple(resolution)}: needs positive (H, W)")
-    source, count = _open(dataset, split, data_dir, extras=False)
+    source, count = _open(dataset, split, data_dir, extras=focus_labels)
+    if focus_labels and "depth" not in catalog.load_builder(dataset, data_dir).info.features:
+        raise UserError(f"{dataset}: has no depth, so no focus labels; the focus loss "
+                        "(focus_loss_weight) needs synthetic_bokeh")
     steps = count // global_batch_size
     if steps == 0:
         raise UserError(f"split {split!r} has {count} pairs, fewer than one global batch of "
@@ -232,7 +257,7 @@ def make_train_loader(dataset: str | PreparedDataset, split: str, *,
     pairs = (grain.MapDataset.source(source)
              .seed(seed)  # grain derives separate seeds for the shuffle and the flips
              .shuffle()
-             .random_map(_DecodeFlip((h, w), flips)))
+             .random_map(_DecodeFlip((h, w), flips, focus_labels)))
     # Each epoch drops its own remainder (the slice and the batches are per epoch: grain
     # reseeds the shuffle and the flips for every epoch). Block i of the global batch b is
     # sub-batch b * shard_count + i: only this shard's pairs are ever read and decoded.

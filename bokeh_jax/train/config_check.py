@@ -193,6 +193,12 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
     p.number_in(config, "adam_b1", 0.0, 1.0)
     p.number_in(config, "adam_b2", 0.0, 1.0)
     p.number_in(config, "grad_clip_norm", 0.0)
+    p.number_in(config, "focus_loss_weight", 0.0)
+    weight = config.focus_loss_weight
+    if (_is_number(weight) and weight > 0
+            and not str(config.dataset).startswith(catalog.SYNTHETIC)):
+        p.add("focus_loss_weight", weight, f"the focus loss needs the pairs' depth, which only "
+              f"{catalog.SYNTHETIC} has: set it to 0 for {config.dataset!r}")
     p.int_at_least(config, "val_images", 0)
     p.choice(config, "val_policy", POLICIES)
     p.int_at_least(config, "keep_checkpoints", 1)

@@ -47,7 +47,8 @@ def train_loader(config: ml_collections.ConfigDict, data, num_devices: int):
         data, config.train_split, data_dir=config.data_dir or None,
         global_batch_size=config.global_batch_size, resolution=blend_resolution(config),
         num_devices=num_devices, seed=config.seed, num_workers=config.num_workers,
-        shard_options=grain.sharding.ShardByJaxProcess())
+        shard_options=grain.sharding.ShardByJaxProcess(),
+        focus_labels=float(config.get("focus_loss_weight", 0.0)) > 0)
 
 
 def val_examples(config: ml_collections.ConfigDict, data):

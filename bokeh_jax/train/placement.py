@@ -52,13 +52,15 @@ def replicate(tree, devices: Sequence[jax.Device], axis_name: str):
 
 @functools.lru_cache(maxsize=8)
 def parallel_step(model: BokehNet, optimizer: tuple, loss: str, bn_mode: str,
-                  axis_name: str, net_hw: tuple[int, int] | None = None) -> Callable:
+                  axis_name: str, net_hw: tuple[int, int] | None = None,
+                  focus_weight: float = 0.0) -> Callable:
     """``jax.pmap`` of :func:`~bokeh_jax.train.step.make_train_step` over all local devices,
     the state donated. ``optimizer``: :func:`~bokeh_jax.train.state.optimizer_settings`;
-    ``net_hw``: the network's size when the pairs are blended at a larger one."""
+    ``net_hw``: the network's size when the pairs are blended at a larger one;
+    ``focus_weight``: the focus loss's weight (0: the paper's loss)."""
     tx = state_lib.make_optimizer(ml_collections.ConfigDict(dict(optimizer)))
     step = make_train_step(model, tx, loss=loss, bn_mode=bn_mode, axis_name=axis_name,
-                           net_hw=net_hw)
+                           net_hw=net_hw, focus_weight=focus_weight)
     return jax.pmap(step, axis_name=axis_name, donate_argnums=(0,))
 
 

@@ -33,6 +33,16 @@ def loss_value(kind: str, rendered: jax.Array, target: jax.Array) -> jax.Array:
     raise ValueError(f"unknown loss {kind!r}; choose one of {LOSSES}")
 
 
+def focus_bce(sharp_weight: jax.Array, label: jax.Array) -> jax.Array:
+    """The focus loss: binary cross-entropy of the sharp weight w_0 (Eq. 2) against the focus
+    labels (1 in focus, 0 out, -1 left out; :mod:`bokeh_jax.data.focus_labels`), averaged
+    over the labelled pixels (0 when there are none)."""
+    w0 = jnp.clip(sharp_weight, 1e-6, 1 - 1e-6)
+    known = label >= 0
+    bce = -(label * jnp.log(w0) + (1 - label) * jnp.log1p(-w0))
+    return jnp.sum(jnp.where(known, bce, 0.0)) / jnp.maximum(jnp.sum(known), 1)
+
+
 def _pmean(tree, axis_name: str | None):
     return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
 
@@ -61,7 +71,8 @@ def _forward_fullres(model: BokehNet, variables: dict, original: jax.Array,
 
 def make_train_step(model: BokehNet, tx: optax.GradientTransformation, *, loss: str,
                     bn_mode: str, axis_name: str | None = None,
-                    net_hw: tuple[int, int] | None = None) -> Callable:
+                    net_hw: tuple[int, int] | None = None,
+                    focus_weight: float = 0.0) -> Callable:
     """Builds ``train_step(state, batch) -> (state, metrics)``.
 
     batch: {"original", "bokeh"}: (B,H,W,3) float32 in [0,1] (the per-device batch).
@@ -70,6 +81,9 @@ def make_train_step(model: BokehNet, tx: optax.GradientTransformation, *, loss: 
     net_hw: None trains as the paper does, network and blend at the batch's size. (H, W)
     runs the network at that size and blends and scores the batch at its own (larger)
     size, as the "fullres" test policy renders a photo (config ``blend_resolution``).
+    focus_weight: > 0 adds that times :func:`focus_bce` of the sharp weight (at the blend
+    size) to the loss; the batch then carries "focus" (B,H,W) labels (config
+    ``focus_loss_weight``; synthetic pairs only). 0 is the paper's loss.
     """
     if bn_mode not in BN_MODES:
         raise ValueError(f"unknown bn_mode {bn_mode!r}; use 'train' or 'frozen'")
@@ -87,11 +101,15 @@ def make_train_step(model: BokehNet, tx: optax.GradientTransformation, *, loss: 
         else:
             out, new_stats = model.apply(variables, batch["original"]), batch_stats
         value = loss_value(loss, out.bokeh, batch["bokeh"])
-        return value, (out, new_stats)
+        aux = {}
+        if focus_weight:
+            aux["focus_bce"] = focus_bce(out.weights[..., 0], batch["focus"])
+            value = value + focus_weight * aux["focus_bce"]
+        return value, (out, new_stats, aux)
 
     def train_step(state: TrainState, batch: dict):
         grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
-        (value, (out, new_stats)), grads = grad_fn(state.params, state.batch_stats, batch)
+        (value, (out, new_stats, aux)), grads = grad_fn(state.params, state.batch_stats, batch)
         grads = _pmean(grads, axis_name)
         new_stats = _pmean(new_stats, axis_name)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
@@ -101,7 +119,7 @@ def make_train_step(model: BokehNet, tx: optax.GradientTransformation, *, loss: 
             "l1": jnp.mean(jnp.abs(out.bokeh - batch["bokeh"])),
             "grad_norm": optax.tree.norm(grads),
             "weight_sharp": jnp.mean(out.weights[..., 0]),
-        }
+        } | aux
         new_state = state.replace(step=state.step + 1, params=params, batch_stats=new_stats,
                                   opt_state=opt_state)
         return new_state, _pmean(step_metrics, axis_name)

@@ -240,7 +240,8 @@ def train_phase(config: ml_collections.ConfigDict, workdir: Path) -> Path:
         f"{multihost.describe_devices()}; {origin}")
 
     p_step = placement.parallel_step(model, state_lib.optimizer_settings(config), config.loss,
-                                     config.bn_mode, AXIS, net_hw)
+                                     config.bn_mode, AXIS, net_hw,
+                                     float(config.get("focus_loss_weight", 0.0)))
     # pmap's own output sharding: step 2 reuses step 1's program (placement's docstring).
     state = placement.replicate(state, devices, AXIS)
     metric = "ssim" if config.loss == "ssim" else "psnr"
@@ -265,7 +266,7 @@ def train_phase(config: ml_collections.ConfigDict, workdir: Path) -> Path:
             while step < config.num_steps:
                 t_start = time.perf_counter()
                 batch = next(loader)
-                state, m = p_step(state, {k: batch[k] for k in ("original", "bokeh")})
+                state, m = p_step(state, {k: v for k, v in batch.items() if k != "id"})
                 m = jax.device_get(jax.tree.map(lambda x: x[0], m))  # one transfer per step
                 loss = float(m["loss"])
                 if not math.isfinite(loss):
