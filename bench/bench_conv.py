@@ -25,8 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from timing import machine_line, median_time  # noqa: E402
 
-from bokeh_jax import models  # noqa: E402
-from bokeh_jax.network import conv
+from bokeh_jax.network import conv, models  # noqa: E402
 
 METHODS = ("xla", "dft", "im2col", "im2col_grad")
 

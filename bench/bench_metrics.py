@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from timing import median_time  # noqa: E402
 
-from bokeh_jax import metrics  # noqa: E402
 from bokeh_jax.cli import enable_compilation_cache  # noqa: E402
+from bokeh_jax.evaluation import metrics  # noqa: E402
 from bokeh_jax.evaluation.lpips import load_lpips_params, packaged_weights  # noqa: E402
 
 H, W = 1024, 1536
