@@ -3,7 +3,7 @@
     python train.py --config synthetic_full --workdir runs/synthetic_full
 
 What the demo does (three phases on ``synthetic_bokeh`` calibrated to EBB!, the
-``fullres`` policy, the real-pairs check at the end), with the paper's resolutions
+``fullres`` policy, the focus loss, the real-pairs check at the end), with the paper's resolutions
 (phase 1 at 256x384, phases 2-3 at the dataset's 384x576) and common.py's step counts
 (20,000 + 10,000 + 5,000 at batch 8). The dataset is built first if missing
 (``python -m bokeh_jax.data.prepare synthetic_bokeh --height 384 --width 576
@@ -29,6 +29,7 @@ def get_config():
     config.phase1.blend_resolution = (384, 576)  # network at 256x384, blend at the pairs' size
     config.phase2.resolution = (384, 576)
     config.phase3.resolution = (384, 576)
+    config.focus_loss_weight = 0.1  # as the demo (chosen there, on the synthetic split)
     config.val_images = 200
     config.eval_at_end = True
     config.render_at_end = True
