@@ -1,7 +1,7 @@
 """A development set of real photos: the PyNET photos with depth-rendered bokeh targets.
 
     python experiments/real_dev_pairs.py [--shared ../shared/data] [--out runs/real_dev]
-    python eval.py --checkpoint runs/demo/best --pairs-dir runs/real_dev --baselines
+    bokeh-jax eval --checkpoint runs/demo/phase3/best --pairs-dir runs/real_dev --baselines
 
 The six real EBB! pairs are the held-out check of issue 15: nothing may be trained or
 chosen on them. Choosing between recipes on the synthetic validation split alone misses
