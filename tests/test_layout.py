@@ -176,15 +176,15 @@ def _script_imports() -> list[tuple[str, str, str]]:
     root = PACKAGE.parent
     scripts = [*sorted((root / "bench").glob("*.py")), *sorted((root / "experiments").glob("*.py")),
                root / "train.py", root / "eval.py"]
+    ours = lambda module: (module or "").split(".")[0] == "bokeh_jax"  # noqa: E731
     found = []
     for path in scripts:
         script = path.relative_to(root).as_posix()
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("bokeh_jax"):
+            if isinstance(node, ast.ImportFrom) and ours(node.module):
                 found += [(script, node.module, a.name) for a in node.names]
             elif isinstance(node, ast.Import):
-                found += [(script, a.name, "") for a in node.names
-                          if a.name.split(".")[0] == "bokeh_jax"]
+                found += [(script, a.name, "") for a in node.names if ours(a.name)]
     return found
 
 
